@@ -1,0 +1,51 @@
+# `make lab` and `make test` are the README's two commands; the other targets are for maintainers.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600
+
+.PHONY: install lab test lint notebooks sync data checkpoint bench clean
+
+# Creates .venv when missing and installs into it; runs again only when requirements.txt or pyproject.toml change.
+$(INSTALLED): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("Python 3.10 or newer is needed: make PYTHON=python3.12 ..." if sys.version_info < (3, 10) else 0)'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install -r requirements.txt -e ".[test]"
+	touch $@
+
+install: $(INSTALLED)
+
+lab: $(INSTALLED)
+	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/00_start_here.ipynb
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+
+# Lint, then pytest of tests/ and strict nbval over every notebook (solutions included), offline.
+test: lint
+	COURSE_OFFLINE=1 $(BIN)/python -m pytest tests notebooks $(NBVAL)
+
+# Re-run every notebook and store its outputs (after changing one); then `make test`.
+notebooks: $(INSTALLED)
+	$(BIN)/python tools/sync_notebooks.py
+	COURSE_OFFLINE=1 $(BIN)/python tools/run_notebooks.py $(NB)
+
+sync: $(INSTALLED)
+	$(BIN)/python tools/sync_notebooks.py
+
+# Download full MNIST into data/MNIST (online); the bundled subset stays as it is.
+data: $(INSTALLED)
+	$(BIN)/python -c "from utils.data import main; main()"
+
+# Retrain the shipped checkpoint data/simplecnn.pt with the course's recipe.
+checkpoint: $(INSTALLED)
+	$(BIN)/python -c "from utils.train import main; main()"
+
+bench: $(INSTALLED)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts reports

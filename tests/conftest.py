@@ -1,0 +1,26 @@
+"""Shared fixtures. Tests run offline (make test sets COURSE_OFFLINE=1) and on the CPU."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def isolated_data(tmp_path, monkeypatch):
+    """A private copy of the bundled subset and an empty full-MNIST folder, so tests can damage and download."""
+    from utils import data
+
+    subset = tmp_path / "mnist_subset"
+    shutil.copytree(data.SUBSET_ROOT, subset)
+    full = tmp_path / "full"
+    full.mkdir()
+    monkeypatch.setattr(data, "SUBSET_ROOT", subset)
+    monkeypatch.setattr(data, "FULL_ROOT", full)
+    monkeypatch.setattr(data, "_chosen", {})
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    return data

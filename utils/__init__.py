@@ -1,0 +1,13 @@
+"""Helpers for the course "Feature maps in PyTorch": the names below are its stable public contract.
+
+Everything else lives in the modules, one per concern: data, models, train, capture, display, stats, explore,
+attribution, checks (exercise checks) and course (the notebooks' setup cell).
+"""
+
+from .data import load_mnist
+from .models import SimpleCNN
+from .train import load_trained_simplecnn
+
+__all__ = [
+    "load_mnist", "SimpleCNN", "load_trained_simplecnn",
+]
