@@ -33,7 +33,8 @@ def pip_requirements() -> dict[str, str]:
 
 def conda_requirements() -> dict[str, str]:
     found = {}
-    for line in (ROOT / "environment.yml").read_text().splitlines():
+    dependencies = (ROOT / "environment.yml").read_text().split("dependencies:", 1)[1]
+    for line in dependencies.splitlines():
         item = re.match(r"\s+- ([A-Za-z][^#]*)", line)
         if item and not item.group(1).startswith(("python", "pip")):
             name, spec = requirement(item.group(1))
