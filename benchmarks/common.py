@@ -1,0 +1,84 @@
+"""Shared timing for the benchmarks: candidates measured side by side, interleaved, several repetitions.
+
+Every benchmark script defines `run(repeats: int) -> list[Row]` and reports ratios against a baseline measured
+in the same run, never a bare absolute time. `benchmarks/run_all.py` collects the rows into one Markdown table.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+
+
+@dataclass
+class Row:
+    """One comparison: `ours` against `baseline`, as the ratio of their times (median, min and max over pairs)."""
+
+    benchmark: str
+    case: str
+    ours: str
+    baseline: str
+    ours_ms: float  # median
+    baseline_ms: float  # median
+    ratio: float  # median of per-repetition ratios ours / baseline
+    ratio_min: float
+    ratio_max: float
+    goal: float | None = None  # the ratio must be at most this (None: no goal, just measured)
+    note: str = ""
+
+    @property
+    def met(self) -> bool | None:
+        return None if self.goal is None else self.ratio <= self.goal
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "met": self.met}
+
+
+def time_interleaved(candidates: dict[str, Callable[[], object]], repeats: int = 15, warmup: int = 2,
+                     number: int = 1) -> dict[str, list[float]]:
+    """Seconds per call of each candidate, `repeats` times, the candidates taking turns in each repetition.
+
+    Taking turns means a slow moment of the machine hits every candidate alike. `number` calls are timed together
+    and divided, for calls too short to time one by one.
+    """
+    for _ in range(warmup):
+        for function in candidates.values():
+            function()
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for i in range(repeats):
+        order = list(candidates.items())
+        if i % 2:
+            order.reverse()  # neither candidate always runs first
+        for name, function in order:
+            gc.collect()
+            start = time.perf_counter()
+            for _ in range(number):
+                function()
+            times[name].append((time.perf_counter() - start) / number)
+    return times
+
+
+def compare(benchmark: str, case: str, times: dict[str, list[float]], ours: str, baseline: str,
+            goal: float | None = None, note: str = "") -> Row:
+    """A Row for `ours` against `baseline` from the output of time_interleaved."""
+    ratios = [a / b for a, b in zip(times[ours], times[baseline])]
+    return Row(benchmark, case, ours, baseline,
+               ours_ms=1000 * statistics.median(times[ours]), baseline_ms=1000 * statistics.median(times[baseline]),
+               ratio=statistics.median(ratios), ratio_min=min(ratios), ratio_max=max(ratios), goal=goal, note=note)
+
+
+def fix_threads(threads: int = 2) -> None:
+    """Benchmarks run with a fixed thread count, as the issue goals are stated for (2 threads)."""
+    torch.set_num_threads(threads)
+
+
+def print_rows(rows: list[Row]) -> None:
+    for row in rows:
+        goal = "" if row.goal is None else f"  goal <= {row.goal:g}x: {'met' if row.met else 'NOT MET'}"
+        print(f"{row.benchmark} | {row.case}: {row.ours} {row.ours_ms:.2f} ms vs {row.baseline} "
+              f"{row.baseline_ms:.2f} ms = {row.ratio:.2f}x (min {row.ratio_min:.2f}, max {row.ratio_max:.2f}){goal}")
