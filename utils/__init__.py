@@ -6,8 +6,10 @@ attribution, checks (exercise checks) and course (the notebooks' setup cell).
 
 from .data import load_mnist
 from .models import SimpleCNN
+from .stats import channel_stats
 from .train import load_trained_simplecnn
 
 __all__ = [
     "load_mnist", "SimpleCNN", "load_trained_simplecnn",
+    "channel_stats",
 ]
