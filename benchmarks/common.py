@@ -82,3 +82,27 @@ def print_rows(rows: list[Row]) -> None:
         goal = "" if row.goal is None else f"  goal <= {row.goal:g}x: {'met' if row.met else 'NOT MET'}"
         print(f"{row.benchmark} | {row.case}: {row.ours} {row.ours_ms:.2f} ms vs {row.baseline} "
               f"{row.baseline_ms:.2f} ms = {row.ratio:.2f}x (min {row.ratio_min:.2f}, max {row.ratio_max:.2f}){goal}")
+
+
+@dataclass
+class Timing:
+    """A run time that has no baseline to compare with (a notebook, an epoch): reported against its budget."""
+
+    benchmark: str
+    case: str
+    seconds: float  # median
+    seconds_min: float
+    seconds_max: float
+    budget: float | None = None  # the median must be at most this many seconds (None: just measured)
+    note: str = ""
+
+    @property
+    def met(self) -> bool | None:
+        return None if self.budget is None else self.seconds <= self.budget
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "met": self.met}
+
+
+def timing(benchmark: str, case: str, seconds: list[float], budget: float | None = None, note: str = "") -> Timing:
+    return Timing(benchmark, case, statistics.median(seconds), min(seconds), max(seconds), budget, note)
