@@ -4,6 +4,7 @@ Everything else lives in the modules, one per concern: data, models, train, capt
 attribution, checks (exercise checks) and course (the notebooks' setup cell).
 """
 
+from .capture import FeatureMaps, capture, get_feature_maps, list_layers
 from .data import load_mnist
 from .models import SimpleCNN
 from .stats import channel_stats
@@ -11,5 +12,6 @@ from .train import load_trained_simplecnn
 
 __all__ = [
     "load_mnist", "SimpleCNN", "load_trained_simplecnn",
+    "list_layers", "capture", "get_feature_maps", "FeatureMaps",
     "channel_stats",
 ]

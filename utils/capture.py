@@ -1,0 +1,466 @@
+"""Capturing feature maps with forward hooks: `capture`, `get_feature_maps`, `FeatureMaps`, `list_layers`.
+
+    with capture(model, ["conv1", "conv2"]) as maps:   # hooks on, for the block only
+        logits = model(x)
+    maps["conv1"]                                        # (N, 16, 24, 24): detached, cloned, on the CPU
+
+    maps = get_feature_maps(model, x)                    # the same in one call: eval mode, no gradients
+
+Names are the dotted paths of `model.named_modules()` ("conv1", "layer1.0.conv2", "features.3"); `list_layers`
+prints them. Every hook is removed when the block ends, also when it raises, so nothing stays attached to the
+model. `find_layer(model, name)` resolves one name with the same helpful error; other modules (Grad-CAM) use it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+Device = torch.device | str | None
+LayerRef = str | nn.Module
+
+__all__ = [
+    "FeatureMaps", "LayerInfo", "LayerNameError", "LayerNotRunError", "LayerTable", "ReusedLayerError",
+    "capture", "find_layer", "get_feature_maps", "list_layers",
+]
+
+
+# --- Errors ------------------------------------------------------------------------------------------------------
+
+class LayerNameError(KeyError):
+    """An unknown layer name. A KeyError whose message prints as written (a plain KeyError shows its repr)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class LayerNotRunError(RuntimeError):
+    """A hooked layer that did not run during the forward pass, so there is no map to return."""
+
+
+class ReusedLayerError(RuntimeError):
+    """A layer that ran more than once while hooked: `maps[name]` is ambiguous, `maps.calls(name)` is not."""
+
+
+class _StopForward(BaseException):
+    """Raised by a hook to end the forward pass early (stop_early=True); caught in get_feature_maps.
+
+    A BaseException, like KeyboardInterrupt, so that a model's own `except Exception:` cannot swallow it.
+    """
+
+
+# --- Names ---------------------------------------------------------------------------------------------------------
+
+def _layer_names(model: nn.Module) -> list[str]:
+    """Every name find_layer accepts: named_modules() without the model itself, aliases of a shared module included."""
+    return [name for name, _ in model.named_modules(remove_duplicate=False) if name]
+
+
+def _suggest(name: str, names: list[str], limit: int = 4) -> list[str]:
+    """The names closest to `name`: a fixed-up spelling, the same last part, then close spellings."""
+    fixed = re.sub(r"\[(\d+)\]", r".\1", name.strip())  # features[3] -> features.3
+    fixed = re.sub(r"^(model|self|module|net)\.", "", fixed)  # model.conv1 -> conv1
+    found = [fixed] if fixed in names and fixed != name else []
+    found += [n for n in names if n.endswith("." + name)]  # conv1 -> layer1.0.conv1
+    found += [n for n in names if n.lower() == name.lower()]
+    scores = sorted(((difflib.SequenceMatcher(None, name, n).ratio(), -i, n) for i, n in enumerate(names)),
+                    reverse=True)  # best first; ties in the model's order
+    if scores:
+        floor = max(0.6, scores[0][0] - 0.1)  # only the near-best: 'cnov2' suggests conv2, not conv1 too
+        found += [n for score, _, n in scores if score >= floor]
+    return list(dict.fromkeys(found))[:limit]
+
+
+def _quoted(names: Iterable[str]) -> str:
+    names = [repr(n) for n in names]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _is_function_name(name: str) -> bool:
+    """True for names like 'relu', 'relu_1' (torchvision's FX node names) or 'max_pool2d': functions, not modules."""
+    base = re.sub(r"_\d+$", "", name.rsplit(".", 1)[-1])
+    return bool(base) and (hasattr(torch.nn.functional, base) or hasattr(torch, base))
+
+
+def _unknown_name_error(name: str, names: list[str], where: str, hint: str) -> LayerNameError:
+    close = _suggest(name, names)
+    if close:
+        found = f"Did you mean {_quoted(close)}?"
+    elif 0 < len(names) <= 12:
+        found = f"Its names are: {', '.join(names)}."
+    else:
+        found = "No name is close to it."
+    if _is_function_name(name):
+        found += (f" If {name!r} is a function that forward() calls (such as F.relu or torch.flatten; "
+                  "torchvision's create_feature_extractor names such calls relu, relu_1, ...), it is not a module "
+                  "and has no hook: capture the module just before it and apply the function yourself.")
+    return LayerNameError(f"No layer named {name!r} in {where}. {found}\n{hint}")
+
+
+_NAME_HINT = ("Names are the dotted paths that model.named_modules() gives (such as 'layer1.0.conv1'); "
+              "list_layers(model) prints them all.")
+
+
+def find_layer(model: nn.Module, name: str) -> nn.Module:
+    """The submodule called `name` (a dotted path as in `model.named_modules()`).
+
+    An unknown name raises a KeyError that suggests the closest names and points at `list_layers`; every helper
+    that takes a layer name (capture, grad_cam) uses this function, so they all answer alike.
+
+    >>> find_layer(SimpleCNN(), "conv2")
+    Conv2d(16, 32, kernel_size=(5, 5), stride=(1, 1))
+    >>> find_layer(SimpleCNN(), "conv3")
+    Traceback (most recent call last):
+    ...
+    utils.capture.LayerNameError: No layer named 'conv3' in SimpleCNN. Did you mean 'conv1' or 'conv2'?
+    Names are the dotted paths that model.named_modules() gives (such as 'layer1.0.conv1'); list_layers(model) ...
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"A layer name is a string such as 'conv1', not {type(name).__name__}.")
+    if name:
+        try:
+            return model.get_submodule(name)
+        except AttributeError:
+            pass
+    where = type(model).__name__
+    if not name:
+        raise LayerNameError(f"'' is {where} itself, not one of its layers: its output is what model(x) returns.\n"
+                             + _NAME_HINT)
+    raise _unknown_name_error(name, _layer_names(model), where, _NAME_HINT)
+
+
+def _resolve(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None) -> dict[str, nn.Module]:
+    """The requested layers as {name: module}, in the order given, without repeats; None: every nn.Conv2d."""
+    if layers is None:
+        found = {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+        if not found:
+            raise ValueError(f"{type(model).__name__} has no nn.Conv2d layer, and layers=None captures those. "
+                             "Pass the names you want, layers=[...]; list_layers(model) shows them.")
+        return found
+    if isinstance(layers, (str, nn.Module)):
+        layers = [layers]
+    resolved: dict[str, nn.Module] = {}
+    for layer in layers:
+        if isinstance(layer, nn.Module):
+            name = next((n for n, m in model.named_modules() if m is layer and n), None)
+            if name is None:
+                raise ValueError(f"The {type(layer).__name__} passed in layers is not a submodule of "
+                                 f"{type(model).__name__}. Pass a name such as 'conv1'; list_layers(model) shows them.")
+            layer = name
+        resolved[layer] = find_layer(model, layer)
+    if not resolved:
+        raise ValueError("layers is empty: pass at least one name, or None for every nn.Conv2d.")
+    return resolved
+
+
+# --- FeatureMaps --------------------------------------------------------------------------------------------------
+
+def _shape(t: torch.Tensor) -> str:
+    return "(" + ", ".join(str(s) for s in t.shape) + ")"
+
+
+class FeatureMaps(Mapping):
+    """A read-only mapping `name -> Tensor` of captured layer outputs, in the order the layers were asked for.
+
+    `maps[name]` is the layer's output when it ran exactly once. A layer that ran several times (a module used
+    twice in forward, or several forward passes inside one `capture` block) raises ReusedLayerError: use
+    `maps.calls(name)`, every output in order. A requested layer that never ran raises LayerNotRunError, which
+    names the likely cause. Iterating, `len` and `in` cover the layers that ran.
+
+    >>> maps = get_feature_maps(SimpleCNN(), torch.zeros(1, 1, 28, 28), ["conv1", "pool"])
+    >>> maps["conv1"].shape, len(maps.calls("pool"))
+    (torch.Size([1, 16, 24, 24]), 2)
+    """
+
+    def __init__(self, names: Iterable[str], model_name: str = "the model") -> None:
+        self._calls: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+        self._model_name = model_name
+
+    def _lookup(self, name: str) -> list[torch.Tensor]:
+        if not isinstance(name, str):
+            raise LayerNameError(f"Layer names are strings such as 'conv1', not {type(name).__name__}.")
+        try:
+            return self._calls[name]
+        except KeyError:
+            hint = ("Only the layers passed to capture/get_feature_maps are recorded; add this one to layers=[...] "
+                    "(list_layers(model) shows every name).")
+            raise _unknown_name_error(name, list(self._calls), "these captured maps", hint) from None
+
+    def calls(self, name: str) -> tuple[torch.Tensor, ...]:
+        """Every output the layer produced while hooked, in order (empty when it never ran).
+
+        >>> maps = get_feature_maps(SimpleCNN(), torch.zeros(1, 1, 28, 28), "pool")
+        >>> [tuple(t.shape) for t in maps.calls("pool")]
+        [(1, 16, 12, 12), (1, 32, 4, 4)]
+        """
+        return tuple(self._lookup(name))
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        calls = self._lookup(name)
+        if len(calls) == 1:
+            return calls[0]
+        if not calls:
+            raise LayerNotRunError(
+                f"Layer {name!r} was hooked but did not run during the forward pass, so it has no feature map. "
+                f"Likely causes: {self._model_name}'s forward() never calls it (a spare module, defined in __init__ "
+                "but unused); forward() took another branch (an if) that skips it; or the step you want is a "
+                "function call such as F.relu, which is not a module and has no hook. "
+                "list_layers(model, example) shows which layers run and their output shapes.")
+        shapes = ", ".join(_shape(t) for t in calls)
+        raise ReusedLayerError(
+            f"Layer {name!r} ran {len(calls)} times while hooked (a module used more than once in forward, or "
+            f"several forward passes in one capture block), so there is no single map: its outputs were {shapes}. "
+            f"maps.calls({name!r}) returns all {len(calls)} in order.")
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, calls in self._calls.items() if calls)
+
+    def __len__(self) -> int:
+        return sum(1 for calls in self._calls.values() if calls)
+
+    def __contains__(self, name: object) -> bool:
+        return bool(self._calls.get(name)) if isinstance(name, str) else False
+
+    def __repr__(self) -> str:
+        tensors = [t for calls in self._calls.values() for t in calls]
+        kinds = sorted({f"{str(t.dtype).replace('torch.', '')} on {t.device}" for t in tensors})
+        head = f"FeatureMaps: {len(self)} of {len(self._calls)} layers captured"
+        lines = [head + (f" ({', '.join(kinds)})" if kinds else "")]
+        width = max((len(name) for name in self._calls), default=0)
+        for name, calls in self._calls.items():
+            if not calls:
+                what = "did not run"
+            elif len(calls) == 1:
+                what = _shape(calls[0])
+            else:
+                what = f"ran {len(calls)} times: {', '.join(_shape(t) for t in calls)}  -> maps.calls({name!r})"
+            lines.append(f"  {name:<{width}}  {what}")
+        return "\n".join(lines)
+
+    def _append(self, name: str, tensor: torch.Tensor) -> None:
+        self._calls[name].append(tensor)
+
+
+# --- Hooks ---------------------------------------------------------------------------------------------------------
+
+def _copier(clone: bool, device: Device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The function that turns a layer's output into what is stored: detached, on `device`, copied at most once."""
+    device = torch.device(device) if device is not None else None
+
+    def copy(output: torch.Tensor) -> torch.Tensor:
+        detached = output.detach()
+        moved = detached if device is None else detached.to(device)  # a copy when the device differs, else itself
+        return moved.clone() if clone and moved is detached else moved
+
+    return copy
+
+
+def _not_a_tensor(name: str, module: nn.Module, output: object) -> TypeError:
+    return TypeError(
+        f"Layer {name!r} ({type(module).__name__}) returned a {type(output).__name__}, not a tensor, so it has no "
+        "feature map to capture. Capture a submodule that returns one tensor (list_layers(model, example) shows "
+        "each layer's output), or write your own forward hook for this one.")
+
+
+@contextmanager
+def _hooked(model: nn.Module, layers, clone: bool, device: Device, stop_early: bool) -> Iterator[FeatureMaps]:
+    modules = _resolve(model, layers)
+    maps = FeatureMaps(modules, type(model).__name__)
+    copy = _copier(clone, device)
+    names_of: dict[int, list[str]] = {}  # one hook per module, even when it is asked for under two names
+    for name, module in modules.items():
+        names_of.setdefault(id(module), []).append(name)
+    remaining = set(modules)
+
+    def make_hook(names: list[str]):
+        targets = [maps._calls[name] for name in names]
+
+        def hook(module: nn.Module, args: tuple, output: object) -> None:
+            if not isinstance(output, torch.Tensor):
+                raise _not_a_tensor(names[0], module, output)
+            stored = copy(output)
+            for target in targets:
+                target.append(stored)
+            if stop_early:
+                remaining.difference_update(names)
+                if not remaining:
+                    raise _StopForward
+
+        return hook
+
+    handles = []
+    try:
+        for module in modules.values():
+            names = names_of.pop(id(module), None)
+            if names is not None:
+                handles.append(module.register_forward_hook(make_hook(names)))
+        yield maps
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def capture(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None = None, *, clone: bool = True,
+            device: Device = "cpu"):
+    """Context manager: record the outputs of `layers` every time `model` runs inside the block.
+
+    layers: dotted names as in `model.named_modules()` (a single name or a list; modules work too); None means
+    every nn.Conv2d. Yields a FeatureMaps that fills as the model runs. Each stored tensor is detached (no autograd
+    graph), on `device` (None: where the layer computed it) and a copy, so a later in-place op such as
+    `ReLU(inplace=True)` cannot change it (clone=False skips the copy when no device move makes one: faster, but then
+    an in-place op overwrites the map). Every hook is removed when the block ends, also when it raises.
+
+    >>> model = SimpleCNN()
+    >>> with capture(model, ["conv1", "conv2"]) as maps:
+    ...     logits = model(torch.zeros(4, 1, 28, 28))
+    >>> maps["conv2"].shape
+    torch.Size([4, 32, 8, 8])
+    """
+    return _hooked(model, layers, clone, device, stop_early=False)
+
+
+class _ModesRestored:
+    """Eval mode and no gradients inside; afterwards every submodule's own train/eval flag as it was."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+
+    def __enter__(self) -> None:
+        self.modes = [(module, module.training) for module in self.model.modules()]
+        self.no_grad = torch.no_grad()
+        self.no_grad.__enter__()
+        self.model.eval()
+
+    def __exit__(self, *exc) -> None:
+        for module, training in self.modes:
+            module.training = training
+        self.no_grad.__exit__(*exc)
+
+
+def _to_model_device(model: nn.Module, x):
+    """x moved to the device of the model's first parameter or buffer, when x is a tensor and they differ."""
+    first = next(iter(model.parameters()), None)
+    if first is None:
+        first = next(iter(model.buffers()), None)
+    if isinstance(x, torch.Tensor) and first is not None and x.device != first.device:
+        return x.to(first.device)
+    return x
+
+
+def get_feature_maps(model: nn.Module, x: torch.Tensor, layers: LayerRef | Iterable[LayerRef] | None = None, *,
+                     stop_early: bool = False, clone: bool = True, device: Device = "cpu") -> FeatureMaps:
+    """Run `model(x)` once, in eval mode without gradients, and return the outputs of `layers` as FeatureMaps.
+
+    The model's train/eval mode (every submodule's) is restored afterwards; x is moved to the model's device.
+    With stop_early=True the forward pass stops as soon as every requested layer has produced its output, which
+    makes capturing early layers of a large model cheaper than running it. Caveat: the calls a reused module would
+    make after that point are not seen (`maps.calls` then holds fewer). clone and device as in `capture`.
+
+    >>> maps = get_feature_maps(load_trained_simplecnn(), torch.zeros(2, 1, 28, 28), ["conv1"], stop_early=True)
+    >>> maps
+    FeatureMaps: 1 of 1 layers captured (float32 on cpu)
+      conv1  (2, 16, 24, 24)
+    """
+    with _ModesRestored(model), _hooked(model, layers, clone, device, stop_early) as maps:
+        try:
+            model(_to_model_device(model, x))
+        except _StopForward:
+            pass
+    return maps
+
+
+# --- list_layers ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One layer: its name (for capture), its type and, when list_layers got an example, its output per call.
+
+    shapes is None without an example; otherwise one entry per call during the example's forward pass (empty: it
+    did not run), a tuple of ints for a tensor output, or the output's type name for anything else.
+    """
+
+    name: str
+    type: str
+    shapes: tuple[tuple[int, ...] | str, ...] | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...] | str | None:
+        """The output shape of the first call (None: no example given, or it did not run)."""
+        return self.shapes[0] if self.shapes else None
+
+    @property
+    def calls(self) -> int | None:
+        """How many times it ran during the example's forward pass (None: no example given)."""
+        return None if self.shapes is None else len(self.shapes)
+
+
+class LayerTable(list):
+    """A list of LayerInfo that prints as a table; `.names` lists the names."""
+
+    @property
+    def names(self) -> list[str]:
+        return [layer.name for layer in self]
+
+    def __repr__(self) -> str:
+        if not self:
+            return "(no layers)"
+        with_shapes = self[0].shapes is not None
+        rows = [("name", "type", "output shape" if with_shapes else "")]
+        for layer in self:
+            if not with_shapes:
+                out = ""
+            elif not layer.shapes:
+                out = "did not run"
+            else:
+                out = ", ".join(str(s) if isinstance(s, str) else "(" + ", ".join(map(str, s)) + ")"
+                                for s in layer.shapes)
+                out += f"   ran {len(layer.shapes)} times" if len(layer.shapes) > 1 else ""
+            rows.append((layer.name, layer.type, out))
+        w0, w1 = (max(len(row[i]) for row in rows) for i in (0, 1))
+        return "\n".join(f"{a:<{w0}}  {b:<{w1}}  {c}".rstrip() for a, b, c in rows)
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:  # IPython: the table, not a list of dataclasses
+        printer.text(repr(self))
+
+
+def list_layers(model: nn.Module, example: torch.Tensor | None = None) -> LayerTable:
+    """The layer names capture accepts, with each layer's type and, given an example input, its output shape.
+
+    With an example the model runs once (eval mode, no gradients, modes restored), which also shows the layers
+    that do not run and the ones that run more than once.
+
+    >>> list_layers(SimpleCNN(), torch.zeros(1, 1, 28, 28))
+    name   type       output shape
+    conv1  Conv2d     (1, 16, 24, 24)
+    pool   MaxPool2d  (1, 16, 12, 12), (1, 32, 4, 4)   ran 2 times
+    conv2  Conv2d     (1, 32, 8, 8)
+    fc1    Linear     (1, 120)
+    fc2    Linear     (1, 84)
+    fc3    Linear     (1, 10)
+    """
+    named = [(name, module) for name, module in model.named_modules() if name]
+    if example is None:
+        return LayerTable(LayerInfo(name, type(module).__name__) for name, module in named)
+    seen: dict[str, list] = {name: [] for name, _ in named}
+
+    def make_hook(name: str):
+        def hook(module, args, output):
+            seen[name].append(tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__)
+        return hook
+
+    handles = []
+    try:
+        with _ModesRestored(model):
+            for name, module in named:
+                handles.append(module.register_forward_hook(make_hook(name)))
+            model(_to_model_device(model, example))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return LayerTable(LayerInfo(name, type(module).__name__, tuple(seen[name])) for name, module in named)
