@@ -1,0 +1,360 @@
+"""utils.display: normalization for display, one-image grids of feature maps, filters, and their errors."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.colors import to_rgb  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import PathPatch, Rectangle  # noqa: E402
+from torch import nn  # noqa: E402
+
+from utils import normalize_maps, plot_feature_maps  # noqa: E402
+from utils.display import DEAD_COLOUR, GridFigure, plot_filters  # noqa: E402
+
+
+@pytest.fixture
+def maps() -> torch.Tensor:
+    """A ReLU'd batch (N=3, C=16, 12x12) whose channels have very different strengths; channel 3 of sample 0 dead."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.relu(torch.randn(3, 16, 12, 12, generator=generator))
+    x = x * torch.logspace(-2, 1, 16).view(1, 16, 1, 1)
+    x[0, 3] = 0
+    return x
+
+
+def image_of(fig: Figure) -> np.ndarray:
+    return np.ma.getdata(fig.axes[0].images[0].get_array())
+
+
+# --- normalize_maps ------------------------------------------------------------------------------------------------
+
+def test_layer_mode_is_one_scale_per_sample_and_keeps_relative_strength(maps):
+    out = normalize_maps(maps, "layer")
+    for n in range(3):
+        expected = (maps[n] - maps[n].min()) / (maps[n].max() - maps[n].min())
+        assert torch.allclose(out[n], expected, atol=1e-6)
+        assert out[n].min() == 0 and out[n].max() == 1
+    # a weak channel stays weak next to a strong one
+    assert out[1, 0].max() < 0.05 < 0.9 < out[1, 15].max()
+
+
+def test_channel_mode_scales_every_map_to_the_full_range(maps):
+    out = normalize_maps(maps, "channel")
+    for n, c in [(0, 0), (1, 0), (2, 15)]:
+        m = maps[n, c]
+        assert torch.allclose(out[n, c], (m - m.min()) / (m.max() - m.min()), atol=1e-6)
+    assert torch.equal(out[0, 3], torch.zeros(12, 12))  # the dead map: zeros, not 0/0
+
+
+def test_symmetric_mode_keeps_zero_and_sign():
+    x = torch.tensor([[[[-4.0, 0.0], [1.0, 2.0]]], [[[0.0, 0.5], [0.0, -0.25]]]])  # (2, 1, 2, 2)
+    out = normalize_maps(x, "symmetric")
+    assert torch.equal(out[0], x[0] / 4) and torch.equal(out[1], x[1] / 0.5)
+    assert torch.equal(torch.sign(out), torch.sign(x))
+    assert torch.equal(out == 0, x == 0)
+    assert out.abs().amax(dim=(1, 2, 3)).tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("mode", ["layer", "channel", "symmetric"])
+def test_constant_and_zero_maps_give_zeros_not_nan(mode):
+    zeros = normalize_maps(torch.zeros(2, 3, 5, 5), mode)
+    assert torch.equal(zeros, torch.zeros(2, 3, 5, 5))
+    constant = normalize_maps(torch.full((3, 5, 5), 7.0), mode)
+    assert torch.isfinite(constant).all()
+    if mode != "symmetric":
+        assert torch.equal(constant, torch.zeros(3, 5, 5))
+    else:  # symmetric keeps the value relative to the largest magnitude (and its sign)
+        assert torch.equal(constant, torch.ones(3, 5, 5))
+
+
+def test_rounding_noise_counts_as_constant_but_tiny_real_signals_do_not():
+    noisy = torch.full((4, 4), 1000.0) + torch.tensor([0.0, 2.0**-14] * 8).view(4, 4)  # 1 float32 step apart
+    assert torch.equal(normalize_maps(noisy), torch.zeros(4, 4))
+    tiny = torch.tensor([[1e-30, 2e-30], [3e-30, 5e-30]])
+    assert torch.allclose(normalize_maps(tiny), torch.tensor([[0.0, 0.25], [0.5, 1.0]]))
+
+
+def test_extreme_values_do_not_overflow():
+    out = normalize_maps(torch.tensor([[-3e38, 0.0, 3e38]]))
+    assert torch.isfinite(out).all() and out.tolist() == [[0.0, 0.5, 1.0]]
+
+
+@pytest.mark.parametrize("mode", ["layer", "channel", "symmetric"])
+def test_input_is_never_changed_and_never_shared(maps, mode):
+    before = maps.clone()
+    out = normalize_maps(maps, mode, clip=(1, 99))
+    assert torch.equal(maps, before)
+    out += 100
+    assert torch.equal(maps, before)
+
+
+def test_dtypes_devices_and_arrays():
+    assert normalize_maps(torch.arange(6.0, dtype=torch.float64).view(2, 3)).dtype == torch.float64
+    assert normalize_maps(torch.arange(6).view(2, 3)).dtype == torch.float32
+    assert normalize_maps(torch.arange(6.0, dtype=torch.float16).view(2, 3)).dtype == torch.float32
+    from_numpy = normalize_maps(np.arange(6.0).reshape(2, 3))
+    assert isinstance(from_numpy, torch.Tensor) and from_numpy.max() == 1
+    grad = torch.rand(2, 3, requires_grad=True)
+    assert not normalize_maps(grad).requires_grad
+
+
+def test_clip_uses_percentiles_of_each_group_and_reveals_structure():
+    generator = torch.Generator().manual_seed(1)
+    x = torch.rand(2, 4, 8, 8, generator=generator)
+    x[0, 0, 0, 0] = 1000.0  # one hot pixel squashes everything else in sample 0
+    plain = normalize_maps(x, "layer")
+    assert plain[0].flatten().sort().values[-2] < 0.002
+    clipped = normalize_maps(x, "layer", clip=(2, 98))
+    for n in range(2):
+        low, high = np.percentile(x[n].numpy(), [2, 98])
+        expected = (np.clip(x[n].numpy(), low, high) - low) / (high - low)
+        assert np.allclose(clipped[n].numpy(), expected, atol=1e-5)
+    assert clipped[0, 0, 0, 0] == 1 and clipped[0].median() > 0.3
+    per_map = normalize_maps(x, "channel", clip=(0, 50))
+    assert (per_map.flatten(2).max(dim=2).values == 1).all()
+
+
+@pytest.mark.parametrize("bad, error, words", [
+    (torch.rand(5), ValueError, "(H, W), (C, H, W) or (N, C, H, W)"),
+    (torch.rand(1, 2, 3, 4, 5), ValueError, "got shape (1, 2, 3, 4, 5)"),
+    (torch.rand(0, 4, 4), ValueError, "empty"),
+    (torch.tensor([[1.0, float("nan")], [float("inf"), 0.0]]), ValueError, "2 value(s) that are NaN or infinite"),
+    ({"conv1": torch.rand(2, 2, 2)}, TypeError, "maps['conv1']"),
+    ("pixels", TypeError, "tensor or an array"),
+])
+def test_bad_maps_say_what_was_expected(bad, error, words):
+    with pytest.raises(error) as caught:
+        normalize_maps(bad)
+    assert words in str(caught.value)
+
+
+def test_nan_error_says_where_and_what_to_do():
+    x = torch.zeros(2, 3, 4, 4)
+    x[1, 2, 0, 3] = float("nan")
+    with pytest.raises(ValueError, match=r"index \(1, 2, 0, 3\).*nan_to_num"):
+        normalize_maps(x)
+
+
+@pytest.mark.parametrize("mode, clip, words", [
+    ("layers", None, "'layer' (one scale per sample)"),
+    ("layer", (99, 1), "0 <= low < high <= 100"),
+    ("layer", (0.01, 0.99), "not fractions"),
+    ("layer", 99, "pair of percentiles"),
+])
+def test_bad_mode_or_clip(mode, clip, words):
+    with pytest.raises(ValueError) as caught:
+        normalize_maps(torch.rand(3, 4, 4), mode, clip)
+    assert words in str(caught.value)
+
+
+# --- plot_feature_maps ---------------------------------------------------------------------------------------------
+
+def test_64_channels_are_one_image_in_one_axes():
+    fig = plot_feature_maps(torch.rand(2, 64, 32, 32))
+    assert isinstance(fig, GridFigure)
+    assert len(fig.axes) == 1 and len(fig.axes[0].images) == 1
+    assert fig.layout.count == 64 and fig.layout.ncols == 8
+    with_bar = plot_feature_maps(torch.rand(64, 8, 8), colorbar=True)
+    assert len(with_bar.axes) == 2 and len(with_bar.axes[0].images) == 1
+
+
+def test_tiles_hold_the_normalized_channels_of_the_chosen_sample(maps):
+    fig = plot_feature_maps(maps, sample=2, channels=[5, 1, 15], mode="layer")
+    assert fig.channels == [5, 1, 15]
+    expected = normalize_maps(maps[2], "layer")  # one scale over ALL 16 channels, not just the 3 drawn
+    image = image_of(fig)
+    for k, c in enumerate([5, 1, 15]):
+        assert np.array_equal(fig.layout.tile(image, k), expected[c].numpy())
+        assert np.array_equal(fig.tile_values(c), expected[c].numpy())
+    assert fig.axes[0].images[0].get_clim() == (0.0, 1.0)
+
+
+def test_channel_mode_and_negative_sample_index(maps):
+    fig = plot_feature_maps(maps, sample=-1, channels=slice(0, 4), mode="channel")
+    assert "sample 2" in fig.texts[0].get_text()
+    assert np.allclose(fig.tile_values(0), normalize_maps(maps[2], "channel")[0].numpy())
+
+
+def test_padding_is_masked_and_drawn_in_a_colour_not_in_the_colormap(maps):
+    for data in (maps, maps - 0.5):  # sequential and diverging
+        fig = plot_feature_maps(data)
+        shown = fig.axes[0].images[0]
+        mask = np.ma.getmaskarray(shown.get_array())
+        rows, cols = fig.layout.box(0)
+        assert mask[rows.stop, cols.start] and mask[rows.start, cols.stop]  # below and right of tile 0
+        assert not mask[rows, cols].any()
+        bad = np.asarray(to_rgb(shown.cmap.get_bad()))
+        colours = shown.cmap(np.linspace(0, 1, 256))[:, :3]
+        assert np.linalg.norm(colours - bad, axis=1).min() > 0.2
+
+
+def test_signed_maps_get_a_diverging_colormap_centred_on_zero(maps):
+    signed = maps - maps.mean()
+    fig = plot_feature_maps(signed)
+    shown = fig.axes[0].images[0]
+    vmin, vmax = shown.get_clim()
+    assert vmin == -vmax and shown.cmap.name.startswith("RdBu")
+    assert np.allclose(fig.tile_values(0), (signed[0, 0] / signed[0].abs().max()).numpy())
+    raw = plot_feature_maps(signed, mode=None).axes[0].images[0]
+    assert raw.get_clim() == pytest.approx((-float(signed[0].abs().max()), float(signed[0].abs().max())))
+    gray = plot_feature_maps(signed, cmap="gray").axes[0].images[0]
+    assert gray.get_clim()[0] == -gray.get_clim()[1]
+    unsigned = plot_feature_maps(maps).axes[0].images[0]
+    assert unsigned.get_clim() == (0.0, 1.0) and unsigned.cmap.name.startswith("viridis")
+
+
+def test_dead_channels_are_outlined_and_labelled(maps):
+    fig = plot_feature_maps(maps, sample=0)
+    assert fig.dead == [3]
+    ax = fig.axes[0]
+    outlines = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_edgecolor()[:3] == to_rgb(DEAD_COLOUR)]
+    assert len(outlines) == 1
+    rows, cols = fig.layout.box(3)
+    assert outlines[0].get_xy() == (cols.start - 0.5, rows.start - 0.5)
+    red_text = [p for p in ax.patches if isinstance(p, PathPatch) and p.get_facecolor()[:3] == to_rgb(DEAD_COLOUR)]
+    assert len(red_text) == 1
+    assert plot_feature_maps(maps, sample=1).dead == []
+
+
+def test_channel_numbers_sit_in_the_band_above_their_tiles(maps):
+    fig = plot_feature_maps(maps, channels=[0, 1, 2])
+    labels = [p for p in fig.axes[0].patches if isinstance(p, PathPatch)]
+    assert len(labels) == 1
+    extent = labels[0].get_path().get_extents()
+    top = fig.layout.box(0)[0].start
+    assert 0 <= extent.y0 and extent.y1 <= top  # between the image's top and the first row of tiles
+    assert extent.height > 0.4 * fig.layout.band
+    assert not [p for p in plot_feature_maps(maps, labels=False).axes[0].patches if isinstance(p, PathPatch)]
+
+
+def test_figure_size_follows_the_grid_and_values_get_whole_screen_pixels():
+    small = plot_feature_maps(torch.rand(4, 24, 24))
+    large = plot_feature_maps(torch.rand(64, 24, 24))
+    assert small.get_figwidth() < large.get_figwidth() <= 10
+    assert small.get_figheight() < large.get_figheight() <= 13
+    for fig in (small, large):
+        width_px = fig.axes[0].get_position().width * fig.get_figwidth() * fig.dpi
+        per_pixel = width_px / fig.layout.shape[1]
+        assert abs(per_pixel - round(per_pixel)) < 1e-6 and round(per_pixel) >= 1
+
+
+def test_drawing_in_a_loop_leaks_no_pyplot_figure_and_never_shows(maps, monkeypatch):
+    monkeypatch.setattr(plt, "show", lambda *a, **k: pytest.fail("plot_feature_maps must not call plt.show()"))
+    before = plt.get_fignums()
+    for n in range(3):
+        for c in range(10):
+            plot_feature_maps(maps, sample=n, channels=c)
+    assert plt.get_fignums() == before
+
+
+def test_displays_itself_as_png_once(maps):
+    png = plot_feature_maps(maps)._repr_png_()
+    assert png.startswith(b"\x89PNG")
+
+
+def test_draws_into_a_given_axes(maps):
+    host = Figure(figsize=(6, 3))
+    ax = host.add_subplot()
+    result = plot_feature_maps(maps, channels=range(4), ax=ax, colorbar=True, title="mine")
+    assert result is host and len(ax.images) == 1 and ax.get_title() == "mine"
+
+
+def test_input_is_not_changed_by_drawing(maps):
+    before = maps.clone()
+    plot_feature_maps(maps, clip=(1, 99), mode="channel")
+    assert torch.equal(maps, before)
+
+
+@pytest.mark.parametrize("bad, kwargs, error, words", [
+    (torch.rand(24, 24), {}, ValueError, "maps[None]"),
+    (torch.rand(2, 3, 4, 4, 4), {}, ValueError, "(C, H, W) or (N, C, H, W)"),
+    (torch.rand(10), {}, ValueError, "fully connected"),
+    (torch.rand(8, 16, 6, 6), {"sample": 8}, IndexError, "8 sample(s), numbered 0 to 7"),
+    (torch.rand(8, 16, 6, 6), {"sample": -9}, IndexError, "past the batch"),
+    (torch.rand(16, 6, 6), {"sample": 2}, IndexError, "(C, H, W), which is one sample"),
+    (torch.rand(8, 16, 6, 6), {"sample": 1.5}, TypeError, "integer"),
+    (torch.rand(8, 16, 6, 6), {"channels": []}, ValueError, "selects no channel"),
+    (torch.rand(8, 16, 6, 6), {"channels": slice(20, 30)}, ValueError, "16 channel(s), numbered 0 to 15"),
+    (torch.rand(8, 16, 6, 6), {"channels": [2, 16]}, IndexError, "channel 16 does not exist"),
+    (torch.rand(8, 16, 6, 6), {"channels": 16}, IndexError, "numbered 0 to 15"),
+    (torch.rand(8, 16, 6, 6), {"channels": [True, False]}, ValueError, "mask of 2 booleans"),
+    (torch.rand(8, 16, 6, 6), {"channels": "all"}, TypeError, "a range or a list of ints"),
+    (torch.rand(8, 0, 6, 6), {}, ValueError, "empty"),
+    (torch.rand(8, 16, 6, 6), {"mode": "per-channel"}, ValueError, "not a scaling mode"),
+])
+def test_bad_input_raises_a_helpful_error(bad, kwargs, error, words):
+    with pytest.raises(error) as caught:
+        plot_feature_maps(bad, **kwargs)
+    assert words in str(caught.value)
+
+
+def test_non_finite_values_in_the_drawn_sample_raise(maps):
+    broken = maps.clone()
+    broken[1, 4, 2, 2] = float("inf")
+    with pytest.raises(ValueError, match=r"maps\[1\] has 1 value\(s\) that are NaN or infinite"):
+        plot_feature_maps(broken, sample=1)
+    assert plot_feature_maps(broken, sample=0).channels == list(range(16))  # the other samples draw fine
+
+
+def test_channel_selections_of_every_kind(maps):
+    picks = [(None, list(range(16))), (3, [3]), (-1, [15]), (range(2, 5), [2, 3, 4]),
+             (slice(None, None, 5), [0, 5, 10, 15]), ((7, 0), [7, 0]), (torch.tensor([1, 2]), [1, 2]),
+             (np.array([4]), [4]), (np.int64(5), [5])]
+    for channels, expected in picks:
+        assert plot_feature_maps(maps, channels=channels).channels == expected
+    mask = torch.zeros(16, dtype=torch.bool)
+    mask[[2, 9]] = True
+    assert plot_feature_maps(maps, channels=mask).channels == [2, 9]
+
+
+# --- plot_filters --------------------------------------------------------------------------------------------------
+
+def test_filters_of_a_first_layer_share_one_symmetric_scale():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(1, 16, kernel_size=5)
+    fig = plot_filters(conv)
+    shown = fig.axes[0].images[0]
+    magnitude = float(conv.weight.detach().abs().max())
+    assert shown.get_clim() == pytest.approx((-magnitude, magnitude))
+    assert fig.layout.count == 16 and len(fig.axes) == 2  # the grid and its colorbar
+    image = image_of(fig)
+    for o in (0, 9, 15):
+        assert np.allclose(fig.layout.tile(image, o), conv.weight[o, 0].detach().numpy())
+
+
+def test_filters_with_many_inputs_as_a_table_or_one_input_channel():
+    torch.manual_seed(0)
+    weights = torch.randn(6, 4, 3, 3)
+    table = plot_filters(weights)
+    assert (table.layout.count, table.layout.ncols) == (24, 4)
+    image = image_of(table)
+    assert np.allclose(table.layout.tile(image, 2 * 4 + 3), weights[2, 3].numpy())  # row: filter 2, column: input 3
+    assert table.axes[0].get_ylabel().startswith("output channel")
+    one = plot_filters(weights, in_channel=3)
+    assert one.layout.count == 6
+    assert np.allclose(one.layout.tile(image_of(one), 5), weights[5, 3].numpy())
+
+
+def test_zero_filters_are_marked_dead():
+    weights = torch.randn(8, 1, 3, 3)
+    weights[6] = 0
+    assert plot_filters(weights).dead == [6]
+
+
+@pytest.mark.parametrize("bad, kwargs, error, words", [
+    (nn.Linear(4, 2), {}, TypeError, "no 2-D filters"),
+    (torch.rand(16, 5, 5), {}, ValueError, "(out_channels, in_channels, kh, kw)"),
+    (torch.rand(8, 3, 3, 3), {"in_channel": 3}, IndexError, "numbered 0 to 2"),
+    (torch.full((2, 1, 3, 3), float("nan")), {}, ValueError, "NaN"),
+])
+def test_bad_filters_raise_a_helpful_error(bad, kwargs, error, words):
+    with pytest.raises(error) as caught:
+        plot_filters(bad, **kwargs)
+    assert words in str(caught.value)
