@@ -151,3 +151,385 @@ def check_conv2_parameters(count) -> CheckResult:
         return report(False, "", "count weights (out x in x kernel height x kernel width) plus one bias per output "
                                  "channel; sum(p.numel() for p in model.conv2.parameters()) lets you check.")
     return report(True, "Right: 32 x 16 x 5 x 5 weights plus 32 biases.")
+
+
+# --- 01 · Convolution from scratch ------------------------------------------------------------------------------
+
+def _conv_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """What PyTorch itself gives along one dimension (run, not computed from a formula)."""
+    import torch.nn.functional as F
+
+    x, w = torch.zeros(1, 1, size, 1), torch.zeros(1, 1, kernel, 1)
+    return F.conv2d(x, w, stride=(stride, 1), padding=(padding, 0), dilation=(dilation, 1)).shape[2]
+
+
+def _size_cases() -> list[tuple[int, int, int, int, int]]:
+    cases = []
+    for size in (1, 5, 7, 28, 32):
+        for kernel in (1, 2, 3, 5):
+            for stride in (1, 2, 3):
+                for padding in (0, 1, 2):
+                    for dilation in (1, 2, 3):
+                        if size + 2 * padding >= dilation * (kernel - 1) + 1:
+                            cases.append((size, kernel, stride, padding, dilation))
+    return cases
+
+
+def check_output_size(function: Callable[..., int]) -> CheckResult:
+    """Exercise 01.1: output_size(size, kernel, stride, padding, dilation), checked against PyTorch's convolution."""
+    if _not_answered(function):
+        return _missing("`output_size`")
+    wrong = []
+    for case in _size_cases():
+        result = _call(function, *case)
+        if isinstance(result, Exception):
+            return report(False, "", f"output_size{case} raised {type(result).__name__}: {result}")
+        number = _as_number(result)
+        if number is None:
+            return report(False, "", f"output_size{case} returned {result!r}; return the size as a whole number.")
+        if number != int(number):
+            return report(False, "", f"output_size{case} returned {number}, which is not a whole number: a position "
+                                     "where the kernel does not fit entirely is not computed, so round down (//).")
+        if number != _conv_size(*case):
+            wrong.append((case, int(number)))
+    if not wrong:
+        return report(True, f"Right: your formula matches nn.Conv2d in all {len(_size_cases())} cases.")
+    if all(case[4] > 1 for case, _ in wrong):
+        return report(False, "", "right without dilation, wrong when dilation > 1: how many input pixels does a "
+                                 "kernel of size k span when its taps are d pixels apart?")
+    if all(case[3] > 0 for case, _ in wrong):
+        return report(False, "", "right without padding, wrong with it: padding is added on both sides.")
+    if all(case[2] > 1 for case, _ in wrong):
+        return report(False, "", "right with stride 1, wrong with larger strides: count the kernel's positions, "
+                                 "which are `stride` pixels apart.")
+    (size, kernel, stride, padding, dilation), yours = wrong[0]
+    return report(False, "", f"{len(wrong)} of {len(_size_cases())} cases differ, e.g. size={size}, kernel={kernel}, "
+                             f"stride={stride}, padding={padding}, dilation={dilation}: yours gives {yours}; "
+                             "try that case with nn.Conv2d on torch.zeros(1, 1, size, size).")
+
+
+def _edge_responses(kernel: torch.Tensor) -> tuple[float, float, float]:
+    """Largest |response| of the kernel to a horizontal edge, a vertical edge and a flat image."""
+    import torch.nn.functional as F
+
+    horizontal = torch.zeros(9, 9, dtype=torch.float64)
+    horizontal[5:] = 1.0  # dark above, bright below: an edge that runs from left to right
+    images = torch.stack([horizontal, horizontal.T.clone(), torch.ones(9, 9, dtype=torch.float64)])[:, None]
+    out = F.conv2d(images, kernel.view(1, 1, 3, 3))
+    return tuple(float(out[i].abs().max()) for i in range(3))
+
+
+def check_horizontal_edge_kernel(kernel) -> CheckResult:
+    """Exercise 01.2: a 3x3 kernel that responds to horizontal edges, not to vertical ones or flat areas."""
+    if _not_answered(kernel):
+        return _missing("`kernel`")
+    try:
+        kernel = torch.as_tensor(kernel, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        return report(False, "", "give the kernel as a 3x3 tensor (or a nested list of numbers).")
+    if tuple(kernel.shape) != (3, 3):
+        return report(False, "", f"the kernel has shape {tuple(kernel.shape)}; make it 3 rows of 3 numbers.")
+    if not torch.isfinite(kernel).all() or kernel.abs().max() == 0:
+        return report(False, "", "the kernel must hold finite numbers, not all zero.")
+    h, v, flat = _edge_responses(kernel)
+    scale = float(kernel.abs().max())
+    if flat > 1e-6 * scale:
+        return report(False, "", "it responds to a flat area, where there is no edge at all: what must its weights "
+                                 "add up to?")
+    if v >= h:
+        return report(False, "", "it responds to vertical edges (brightness changing from left to right) at least as "
+                                 "much as to horizontal ones (brightness changing from top to bottom).")
+    if v > 0.1 * h:
+        return report(False, "", "it responds to vertical edges too; make every column of the kernel the same, so "
+                                 "that a change from left to right cancels out.")
+    return report(True, "Right: it responds where brightness changes from top to bottom, and not to left-right "
+                        "changes or flat areas.")
+
+
+def check_conv2d_by_hand(function: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:
+    """Exercise 01.3: conv2d(image, kernel) for one 2-D image and kernel, stride 1, no padding, like F.conv2d."""
+    import torch.nn.functional as F
+
+    if _not_answered(function):
+        return _missing("`conv2d`")
+    generator = torch.Generator().manual_seed(1)
+    for shape, kernel_shape in [((5, 5), (3, 3)), ((6, 9), (2, 4)), ((7, 4), (3, 1)), ((4, 4), (4, 4))]:
+        image = torch.randn(shape, generator=generator)
+        kernel = torch.randn(kernel_shape, generator=generator)
+        expected = F.conv2d(image[None, None], kernel[None, None])[0, 0]
+        result = _call(function, image.clone(), kernel.clone())
+        if isinstance(result, Exception):
+            return report(False, "", f"for a {shape} image and a {kernel_shape} kernel your function raised "
+                                     f"{type(result).__name__}: {result}")
+        try:
+            result = torch.as_tensor(result, dtype=torch.float32)
+        except (TypeError, ValueError, RuntimeError):
+            return report(False, "", "return the output as a tensor (or a nested list of numbers).")
+        if tuple(result.shape) != tuple(expected.shape):
+            return report(False, "", f"for a {shape} image and a {kernel_shape} kernel the output should have one "
+                                     f"value per position where the whole kernel fits; yours has shape "
+                                     f"{tuple(result.shape)}.")
+        if torch.allclose(result, F.conv2d(image[None, None], kernel.flip(0, 1)[None, None])[0, 0], atol=1e-4) \
+                and not torch.allclose(result, expected, atol=1e-4):
+            return report(False, "", "you flipped the kernel: that is convolution as signal processing defines it. "
+                                     "PyTorch's conv2d slides the kernel as it is (cross-correlation).")
+        if not torch.allclose(result, expected, atol=1e-4):
+            return report(False, "", f"the shape is right but the values differ from F.conv2d (a {shape} image, a "
+                                     f"{kernel_shape} kernel): each output is the sum of the kernel times the patch "
+                                     "under it.")
+    return report(True, "Right: your sliding dot product matches F.conv2d on 4 images and kernels.")
+
+
+# --- 02 · From filters to feature maps ----------------------------------------------------------------------------
+
+def check_channel_normalization(function: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
+    """Exercise 02.1: scale every (H, W) map of an (N, C, H, W) tensor to [0, 1] on its own; constant maps to 0."""
+    if _not_answered(function):
+        return _missing("`normalize_per_channel`")
+    generator = torch.Generator().manual_seed(2)
+    maps = torch.randn(2, 3, 4, 5, generator=generator) * torch.tensor([0.01, 1.0, 30.0]).view(1, 3, 1, 1)
+    maps[0, 1] = 0.0  # a dead map
+    maps[1, 2] = 2.5  # a constant one
+    given = maps.clone()
+    result = _call(function, given)
+    if isinstance(result, Exception):
+        return report(False, "", f"your function raised {type(result).__name__}: {result}")
+    if not torch.equal(given, maps):
+        return report(False, "", "your function changed the tensor it was given; compute into a new tensor (x = x - "
+                                 "m makes a new one, x -= m changes x in place).")
+    try:
+        result = torch.as_tensor(result, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        return report(False, "", "return a tensor of the same shape as the input.")
+    if tuple(result.shape) != tuple(maps.shape):
+        return report(False, "", f"the result has shape {tuple(result.shape)}; it should keep the input's shape "
+                                 f"{tuple(maps.shape)}.")
+    flat = maps.double().flatten(2)
+    low, high = flat.min(2, keepdim=True).values, flat.max(2, keepdim=True).values
+    constant = (high - low) == 0
+    expected = torch.where(constant, 0.0, (flat - low) / torch.where(constant, 1.0, high - low)).view_as(maps)
+    if torch.isnan(result).any():
+        return report(False, "", "some maps became NaN: a map whose values are all equal gives 0 / 0. Give such maps "
+                                 "zeros.")
+    if torch.allclose(result, expected, atol=1e-5):
+        return report(True, "Right: every map runs from 0 to 1 on its own, and the dead and constant maps are zeros.")
+    moving = ~constant.view(2, 3)
+    if torch.allclose(result[moving], expected[moving], atol=1e-5):
+        return report(False, "", "the varying maps are right; a map with no variation (all zeros, or all one value) "
+                                 "should become zeros.")
+    whole = (maps - maps.min()) / (maps.max() - maps.min())
+    per_sample = (maps - maps.amin((1, 2, 3), keepdim=True)) / (maps.amax((1, 2, 3), keepdim=True)
+                                                                - maps.amin((1, 2, 3), keepdim=True))
+    if torch.allclose(result, whole.double(), atol=1e-5) or torch.allclose(result, per_sample.double(), atol=1e-5):
+        return report(False, "", "you used one min and max for several maps; each (H, W) map needs its own (reduce "
+                                 "over the last two dimensions only).")
+    return report(False, "", "some maps are not scaled to run from 0 (at their own min) to 1 (at their own max).")
+
+
+def check_sample_channels(select: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
+    """Exercise 02.2: select(maps) -> channels 4 to 7 (inclusive) of the third sample of an (N, C, H, W) batch."""
+    if _not_answered(select):
+        return _missing("`select`")
+    n, c = torch.meshgrid(torch.arange(8.0), torch.arange(16.0), indexing="ij")
+    maps = (100 * n + c).view(8, 16, 1, 1).expand(8, 16, 3, 3).contiguous()  # each value says its sample and channel
+    result = _call(select, maps.clone())
+    if isinstance(result, Exception):
+        return report(False, "", f"your function raised {type(result).__name__}: {result}")
+    result = torch.as_tensor(result)
+    if result.dim() == 4 and result.shape[0] == 1:
+        return report(False, "", "the result still has a batch dimension of 1: index the sample with a plain "
+                                 "integer, which drops that dimension, to get (channels, H, W).")
+    if result.dim() != 3 or tuple(result.shape[1:]) != (3, 3):
+        return report(False, "", f"expected (channels, H, W) for one sample; got shape {tuple(result.shape)}.")
+    samples = sorted({int(v) // 100 for v in result[:, 0, 0].tolist()})
+    channels = [int(v) % 100 for v in result[:, 0, 0].tolist()]
+    if len(samples) > 1:
+        return report(False, "", "your maps come from several samples: the first index picks the sample, the second "
+                                 "the channel.")
+    if samples != [2]:
+        return report(False, "", "that is not the third sample: indices count from 0.")
+    if channels != [4, 5, 6, 7]:
+        if channels[:4] == [4, 5, 6, 7]:
+            return report(False, "", "one channel too many: the end of a slice is not included.")
+        return report(False, "", f"those are {len(channels)} channel(s) but not channels 4 to 7 (both included).")
+    return report(True, "Right: the third sample (index 2), channels 4, 5, 6 and 7, as a (4, H, W) tensor.")
+
+
+def check_symmetric_limits(function: Callable[[torch.Tensor], tuple[float, float]]) -> CheckResult:
+    """Exercise 02.3: colour limits (vmin, vmax) for a signed map, so that 0 sits in the middle of a diverging map."""
+    if _not_answered(function):
+        return _missing("`symmetric_limits`")
+    for m in (torch.tensor([[-3.0, 1.0], [0.5, 2.0]]), torch.tensor([[-0.5, 4.0], [0.0, 1.0]])):
+        result = _call(function, m.clone())
+        if isinstance(result, Exception):
+            return report(False, "", f"your function raised {type(result).__name__}: {result}")
+        try:
+            vmin, vmax = (_as_number(v) for v in result)
+        except (TypeError, ValueError):
+            return report(False, "", "return two numbers, (vmin, vmax).")
+        if vmin is None or vmax is None:
+            return report(False, "", "return two numbers, (vmin, vmax).")
+        low, high, largest = float(m.min()), float(m.max()), float(m.abs().max())
+        if abs(vmin - low) < 1e-6 and abs(vmax - high) < 1e-6:
+            return report(False, "", "those are the map's min and max: zero is not in the middle of that range, so "
+                                     "the neutral colour would not mean zero.")
+        if abs(vmin + vmax) > 1e-6:
+            return report(False, "", "vmin and vmax must be opposites, so that zero sits in the middle.")
+        if vmax < largest - 1e-6:
+            return report(False, "", "some values fall outside your range and get clipped: cover the largest "
+                                     "magnitude on either side of zero.")
+        if vmax > largest + 1e-6:
+            return report(False, "", "the range is wider than the data, so the colours are faded: make it just "
+                                     "wide enough.")
+    return report(True, "Right: vmin = -vmax = the largest |value|, so zero is in the middle and nothing is clipped.")
+
+
+# --- 05 · Reading feature maps ---------------------------------------------------------------------------------
+
+_BROKEN, _RARE = (3, 12, 27), 18  # what damaged_simplecnn breaks in conv2 (the exercise finds it out)
+
+
+def damaged_simplecnn(device=None) -> torch.nn.Module:
+    """Exercise 05.1: a copy of the trained SimpleCNN that someone broke; which conv2 channels died is the question.
+
+    >>> damaged_simplecnn().conv2.out_channels
+    32
+    """
+    from .train import load_trained_simplecnn
+
+    model = load_trained_simplecnn()
+    with torch.no_grad():
+        model.conv2.bias[list(_BROKEN)] -= 30.0  # never positive any more
+        model.conv2.bias[_RARE] -= 8.0  # positive only at its very strongest responses
+    return model.to(device or "cpu")
+
+
+def bar_images() -> tuple[torch.Tensor, torch.Tensor]:
+    """Exercise 05.2: a horizontal and a vertical bar, 3 pixels thick, as (1, 1, 28, 28) digits (ink +1 on -1)."""
+    horizontal = torch.full((1, 1, 28, 28), -1.0)
+    horizontal[..., 12:15, :] = 1.0
+    return horizontal, horizontal.transpose(2, 3).contiguous()
+
+
+def _test_images(count: int | None = None) -> torch.Tensor:
+    from .data import load_mnist
+
+    test_set = load_mnist(train=False, verbose=False)
+    count = len(test_set) if count is None else count
+    return torch.stack([test_set[i][0] for i in range(count)])
+
+
+def _conv2(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    from .capture import get_feature_maps
+
+    model = model.to("cpu")
+    return torch.cat([get_feature_maps(model, batch, ["conv2"])["conv2"] for batch in images.split(500)])
+
+
+def _channel_list(channels, count: int) -> list[int] | str:
+    """channels (ints, or a boolean mask of `count` values) as sorted ints, or a message saying what is wrong."""
+    if isinstance(channels, torch.Tensor):
+        channels = channels.flatten().tolist()
+    try:
+        items = list(channels)
+    except TypeError:
+        return "give a list of channel numbers, e.g. [0, 5], or the boolean mask stats.dead."
+    if items and all(isinstance(v, bool) for v in items):
+        if len(items) != count:
+            return f"a boolean mask needs one value per channel ({count})."
+        return [i for i, dead in enumerate(items) if dead]
+    numbers = [_as_number(v) for v in items]
+    if any(n is None or n != int(n) for n in numbers):
+        return "give channel numbers as integers."
+    if any(not 0 <= n < count for n in numbers):
+        return f"the layer has {count} channels, numbered 0 to {count - 1}."
+    return sorted({int(n) for n in numbers})
+
+
+def check_dead_channels(channels) -> CheckResult:
+    """Exercise 05.1: the dead channels of damaged_simplecnn()'s conv2 over every test digit."""
+    if _not_answered(channels):
+        return _missing("`dead_channels`")
+    answer = _channel_list(channels, 32)
+    if isinstance(answer, str):
+        return report(False, "", answer)
+    from .stats import channel_stats
+
+    stats = channel_stats(_conv2(damaged_simplecnn(), _test_images()))
+    dead = set(stats.health()["dead"])
+    extra, found = set(answer) - dead, set(answer) & dead
+    if extra & set(stats.health()["sparse"]):
+        return report(False, "", "your list has a channel that is zero almost everywhere but positive somewhere: "
+                                 "that is sparse, not dead. Dead means never positive (frac_zero == 1, max <= 0).")
+    if extra:
+        return report(False, "", "some channels in your list are positive on some digits, so the ReLU lets them "
+                                 "through: they are not dead.")
+    if found != dead:
+        return report(False, "", f"all {len(found)} channel(s) in your list are dead, but some dead ones are "
+                                 "missing. Look at all 32 channels over all the test digits; some were dead before "
+                                 "anyone broke the model.")
+    return report(True, f"Right: these {len(dead)} channels never pass the ReLU on any test digit. Some were broken "
+                        "on purpose; the others were dead already in the trained model.")
+
+
+def check_horizontal_channel(channel) -> CheckResult:
+    """Exercise 05.2: the conv1 channel that prefers the horizontal bar over the vertical one the most."""
+    if _not_answered(channel):
+        return _missing("`horizontal_channel`")
+    number = _as_number(channel)
+    if number is None or number != int(number) or not 0 <= number < 16:
+        return report(False, "", "give one channel number of conv1: an integer from 0 to 15.")
+    from .train import load_trained_simplecnn
+
+    conv1 = load_trained_simplecnn().conv1
+    with torch.no_grad():
+        horizontal, vertical = (torch.relu(conv1(bar)).amax(dim=(0, 2, 3)) for bar in bar_images())
+    preference = horizontal - vertical
+    channel = int(number)
+    if channel == int(preference.argmax()):
+        return report(True, f"Right: channel {channel} answers the horizontal bar much more strongly than the "
+                            "vertical one. Look at its filter and its maps of a digit.")
+    if channel == int(horizontal.argmax()):
+        return report(False, "", f"channel {channel} answers the horizontal bar most strongly of all, but the "
+                                 "vertical bar about as strongly: it does not care about the direction. Compare "
+                                 "each channel's response to both bars.")
+    if preference[channel] > 0:
+        return report(False, "", f"channel {channel} does prefer the horizontal bar, but another channel prefers "
+                                 "it by more: compare max(horizontal) - max(vertical) for every channel.")
+    return report(False, "", f"channel {channel} answers the vertical bar at least as strongly as the horizontal "
+                             "one; look for the channel whose strongest response to the horizontal bar exceeds "
+                             "its strongest response to the vertical one by the most.")
+
+
+def check_frac_zero(value) -> CheckResult:
+    """Exercise 05.3: frac_zero of conv2's channel 5 over the first 64 test digits, computed by hand."""
+    if _not_answered(value):
+        return _missing("`frac_zero_5`")
+    number = _as_number(value)
+    if number is None:
+        return report(False, "", "give one number, a fraction between 0 and 1 (use .item() on a one-value tensor).")
+    from .train import load_trained_simplecnn
+
+    maps = _conv2(load_trained_simplecnn(), _test_images(64))
+    truth = float((maps[:, 5] <= 0).float().mean())
+
+    def near(x: float) -> bool:
+        return abs(number - x) < 1e-4
+
+    if near(truth):
+        return report(True, "Right, and the same number as channel_stats(maps).frac_zero[5]: the share of channel "
+                            "5's values that the ReLU sets to zero.")
+    if near(100 * truth):
+        return report(False, "", "give a fraction between 0 and 1, not a percentage.")
+    if near(float((maps[:, 5] == 0).float().mean())):
+        return report(False, "", "conv2's maps are captured before the ReLU, so exact zeros are rare: count the "
+                                 "values the ReLU turns into zero, those <= 0.")
+    if near(1 - truth):
+        return report(False, "", "that is the share of values that pass the ReLU (positive); frac_zero counts the "
+                                 "others.")
+    if near(float((maps <= 0).float().mean())):
+        return report(False, "", "that is the share over all 32 channels; take channel 5 only: maps[:, 5].")
+    if near(float((maps[0, 5] <= 0).float().mean())):
+        return report(False, "", "that is one digit's map; frac_zero is over all 64 digits and every position.")
+    return report(False, "", "not the fraction of channel 5's values that are <= 0 over the first 64 test digits "
+                             "(all positions); check which maps and which channel you used.")
