@@ -7,6 +7,7 @@ attribution, checks (exercise checks) and course (the notebooks' setup cell).
 from .capture import FeatureMaps, capture, get_feature_maps, list_layers
 from .data import load_mnist
 from .display import normalize_maps, plot_feature_maps
+from .explore import explore
 from .models import SimpleCNN
 from .stats import channel_stats
 from .train import load_trained_simplecnn
@@ -16,4 +17,5 @@ __all__ = [
     "list_layers", "capture", "get_feature_maps", "FeatureMaps",
     "normalize_maps", "plot_feature_maps",
     "channel_stats",
+    "explore",
 ]

@@ -1,0 +1,73 @@
+"""The explorer's redraw: moving a control of `explore` against drawing the same view from scratch.
+
+`explore` captures the maps once and keeps its figure; moving a control redraws the figure and renders it to the
+PNG the page shows. The baseline builds the same figure from scratch for every move (a new figure, the input
+image, the maps drawn by `plot_feature_maps`, colorbar and titles), rendered to PNG the same way.
+Three kinds of move are timed, on the trained SimpleCNN and 16 test digits: the image slider (conv1), the
+channel range (conv2) and the scale mode (conv2). The goal is absolute: a median redraw under 250 ms on a 2-core
+laptop CPU (the last row); the ratios show what keeping the figure saves.
+
+    python -m benchmarks.bench_explore
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from benchmarks.common import Row, Timing, compare, fix_threads, print_rows, time_interleaved, timing  # noqa: E402
+from utils import load_mnist, load_trained_simplecnn  # noqa: E402
+from utils.explore import DPI, _png, explore  # noqa: E402
+
+GOAL_S = 0.25  # median redraw
+
+
+def from_scratch_png(explorer) -> bytes:
+    """The explorer's current view in a new figure, drawn from scratch, rendered to PNG as the explorer does."""
+    return _png(explorer.render())
+
+
+def run(repeats: int = 15) -> list[Row | Timing]:
+    fix_threads(2)
+    test_set = load_mnist(train=False, verbose=False)
+    explorer = explore(load_trained_simplecnn(), [test_set[i] for i in range(16)])
+    cases = [
+        ("image slider, conv1 (16 channels of 24x24)", {"layer": "conv1"}, "image", itertools.cycle(range(16))),
+        ("channel range, conv2 (8 to 32 of 32 channels of 8x8)", {"layer": "conv2"}, "channels",
+         itertools.cycle([(0, 7), (8, 23), (0, 31)])),
+        ("scale mode, conv2 (32 channels of 8x8)", {"layer": "conv2", "channels": (0, 31)}, "scale",
+         itertools.cycle(["symmetric", "layer", "channel"])),
+    ]
+    rows: list[Row | Timing] = []
+    every_redraw: list[float] = []
+    for case, settings, control, values in cases:
+        explorer.show(image=0, scale="symmetric", **settings)
+        widget = getattr(explorer, control)
+
+        def move(widget=widget, values=values) -> None:
+            widget.value = next(values)  # what a user's move does: the observer redraws and renders the PNG
+
+        times = time_interleaved({"explorer redraw": move, "same figure from scratch":
+                                  lambda: from_scratch_png(explorer)}, repeats=repeats)
+        ours = times["explorer redraw"]
+        every_redraw += ours
+        note = (f"redraw median {1000 * statistics.median(ours):.0f} ms (min {1000 * min(ours):.0f}, max "
+                f"{1000 * max(ours):.0f}); both render a PNG at dpi {DPI}")
+        rows.append(compare("explore", case, times, "explorer redraw", "same figure from scratch", note=note))
+    rows.append(timing("explore", "explorer redraw, every move above (median)", every_redraw, GOAL_S,
+                       note=f"goal: median under {1000 * GOAL_S:.0f} ms; measured "
+                            f"{1000 * statistics.median(every_redraw):.0f} ms (min {1000 * min(every_redraw):.0f}, "
+                            f"max {1000 * max(every_redraw):.0f})"))
+    return rows
+
+
+if __name__ == "__main__":
+    found = run()
+    print_rows([r for r in found if isinstance(r, Row)])
+    for r in found:
+        if isinstance(r, Timing):
+            print(f"{r.benchmark} | {r.case}: {r.note}; {'met' if r.met else 'NOT MET'}")
