@@ -165,7 +165,7 @@ def _shape(t: torch.Tensor) -> str:
     return "(" + ", ".join(str(s) for s in t.shape) + ")"
 
 
-class FeatureMaps(Mapping):
+class FeatureMaps(Mapping[str, torch.Tensor]):
     """A read-only mapping `name -> Tensor` of captured layer outputs, in the order the layers were asked for.
 
     `maps[name]` is the layer's output when it ran exactly once. A layer that ran several times (a module used
@@ -224,6 +224,9 @@ class FeatureMaps(Mapping):
     def __len__(self) -> int:
         return sum(1 for calls in self._calls.values() if calls)
 
+    __eq__ = object.__eq__  # Mapping's == would compare tensors element by element, which has no single truth value
+    __hash__ = object.__hash__
+
     def __contains__(self, name: object) -> bool:
         return bool(self._calls.get(name)) if isinstance(name, str) else False
 
@@ -242,9 +245,6 @@ class FeatureMaps(Mapping):
                 what = f"ran {len(calls)} times: {', '.join(_shape(t) for t in calls)}  -> maps.calls({name!r})"
             lines.append(f"  {name:<{width}}  {what}")
         return "\n".join(lines)
-
-    def _append(self, name: str, tensor: torch.Tensor) -> None:
-        self._calls[name].append(tensor)
 
 
 # --- Hooks ---------------------------------------------------------------------------------------------------------
