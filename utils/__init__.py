@@ -4,6 +4,7 @@ Everything else lives in the modules, one per concern: data, models, train, capt
 attribution, checks (exercise checks) and course (the notebooks' setup cell).
 """
 
+from .attribution import grad_cam, saliency
 from .capture import FeatureMaps, capture, get_feature_maps, list_layers
 from .data import load_mnist
 from .display import normalize_maps, plot_feature_maps
@@ -18,4 +19,5 @@ __all__ = [
     "normalize_maps", "plot_feature_maps",
     "channel_stats",
     "explore",
+    "saliency", "grad_cam",
 ]
