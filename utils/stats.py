@@ -227,3 +227,45 @@ def _check_maps(maps: torch.Tensor, channels: int | None) -> torch.Tensor:
 
 
 __all__ = ["channel_stats", "ChannelStats", "ChannelStatsAccumulator", "SPARSE_THRESHOLD", "SATURATED_RTOL"]
+
+
+# --- Health check for training runs (notebook 06) ------------------------------------------------------------------
+
+MAX_DEAD = 0.25  # health_warnings: more than this fraction of a layer's channels dead is a warning
+MAX_SPARSE = 0.5  # ... and more than this fraction dead or sparse (barely firing)
+
+
+def health_warnings(maps: Mapping[str, torch.Tensor], *, max_dead: float = MAX_DEAD,
+                    max_sparse: float = MAX_SPARSE, sparse_threshold: float = SPARSE_THRESHOLD) -> list[str]:
+    """One line for each layer whose channels are dying; an empty list when every layer looks healthy.
+
+    `maps` maps layer names to (N, C, H, W) feature maps, such as `get_feature_maps(model, probe)` on a fixed
+    probe batch after every epoch. A layer is flagged when more than `max_dead` of its channels are dead (never
+    positive on the probe batch), or when more than `max_sparse` of them are dead or sparse (zero at least
+    `sparse_threshold` of the time). A few dead channels are normal in a trained network; a quarter of a layer is
+    capacity thrown away, and a dead channel passes no gradient, so it rarely comes back.
+
+    >>> probe = {"conv1": torch.randn(8, 16, 6, 6), "conv2": torch.randn(8, 32, 2, 2) - 10}
+    >>> health_warnings(probe)
+    ['conv2: 32 of 32 channels dead (100%, limit 25%)']
+    >>> if health_warnings(probe):  # in a training loop: stop, lower the learning rate, or just log it
+    ...     pass
+    """
+    if not isinstance(maps, Mapping):
+        raise TypeError(f"health_warnings takes a mapping of layer names to (N, C, H, W) maps, such as "
+                        f"get_feature_maps(model, probe), not {type(maps).__name__}.")
+    warnings = []
+    for name, layer_maps in maps.items():
+        stats = channel_stats(layer_maps)
+        dead = int(stats.dead.sum())
+        weak = dead + int(stats.sparse(sparse_threshold).sum())
+        if dead > max_dead * stats.channels:
+            warnings.append(f"{name}: {dead} of {stats.channels} channels dead "
+                            f"({dead / stats.channels:.0%}, limit {max_dead:.0%})")
+        elif weak > max_sparse * stats.channels:
+            warnings.append(f"{name}: {weak} of {stats.channels} channels dead or sparse "
+                            f"({weak / stats.channels:.0%}, limit {max_sparse:.0%})")
+    return warnings
+
+
+__all__ += ["health_warnings", "MAX_DEAD", "MAX_SPARSE"]
