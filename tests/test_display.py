@@ -358,3 +358,14 @@ def test_bad_filters_raise_a_helpful_error(bad, kwargs, error, words):
     with pytest.raises(error) as caught:
         plot_filters(bad, **kwargs)
     assert words in str(caught.value)
+
+
+def test_colorbar_arrows_mark_the_clipped_ends_and_ticks_use_raw_units(maps):
+    for clip, extend in [(None, "neither"), ((0, 99), "max"), ((1, 100), "min"), ((1, 99), "both")]:
+        shown = plot_feature_maps(maps, clip=clip, colorbar=True).axes[0].images[0]
+        assert shown.colorbar.extend == extend
+    bar = plot_feature_maps(maps, sample=1, colorbar=True).axes[0].images[0].colorbar
+    labels = [float(t.get_text().replace("−", "-")) for t in bar.ax.get_yticklabels()]
+    positions = bar.get_ticks()
+    low, high = float(maps[1].min()), float(maps[1].max())
+    assert np.allclose(positions, [(v - low) / (high - low) for v in labels], atol=1e-3)

@@ -548,7 +548,7 @@ def plot_feature_maps(maps, *, sample: int = 0, channels=None, mode: str | None 
     style = _Style(labels=[str(c) for c in chosen] if labels else None, dead=dead,
                    cmap=_colormap(cmap, vmin < 0, pad_color), vmin=vmin, vmax=vmax,
                    title=_maps_title(title, one.shape, index, chosen, mode, clip), colorbar=colorbar,
-                   colorbar_label=bar_label, colorbar_ticks=bar_ticks, extend="both" if clip else "neither")
+                   colorbar_label=bar_label, colorbar_ticks=bar_ticks, extend=_extend(clip))
     figure = _draw(tiles, ncols or _default_ncols(len(chosen)), style, ax)
     if isinstance(figure, GridFigure):
         figure.channels = list(chosen)
@@ -575,6 +575,14 @@ def _values_for_display(one: np.ndarray, mode: str | None, clip, eps: float):
         m = max(-lo, hi)
         return values, -1.0, 1.0, "value", _raw_ticks(-m, m, -1.0, 1.0)
     return values, 0.0, 1.0, "value", _raw_ticks(lo, hi, 0.0, 1.0)
+
+
+def _extend(clip) -> str:
+    """Which ends of the colorbar get an arrow: those where clipping cut values off."""
+    if clip is None:
+        return "neither"
+    low, high = _check_clip(clip)
+    return {(True, True): "both", (True, False): "min", (False, True): "max"}.get((low > 0, high < 100), "neither")
 
 
 def _raw_ticks(lo: float, hi: float, start: float, stop: float) -> tuple[list[float], list[str]] | None:
