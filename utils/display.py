@@ -300,9 +300,11 @@ class GridFigure(Figure):
     describe the grid; `tile_values(channel)` reads back the values drawn for one channel.
     """
 
-    layout: GridLayout | None = None
-    channels: list[int] = []
-    dead: list[int] = []
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.layout: GridLayout | None = None
+        self.channels: list[int] = []
+        self.dead: list[int] = []
 
     def tile_values(self, channel: int) -> np.ndarray:
         """The values drawn for `channel` (after scaling), read back from the image."""
@@ -522,7 +524,10 @@ def plot_feature_maps(maps, *, sample: int = 0, channels=None, mode: str | None 
       ("layer", "symmetric", raw); in "channel" mode every map has its own scale, so it reads "min" to "max".
     - Each tile is labelled with its channel number (`labels=False` drops them); a dead channel (all zeros in
       this sample) is outlined in red and labelled "dead". The figure's size follows the grid (`ncols` columns,
-      by default 8, more for many channels); `ax=` draws into an existing axes instead.
+      by default 8, more for many channels), and every value gets a whole number of screen pixels. The padding
+      colour is picked to differ from every colour of the colormap (`pad_color` overrides it). `ax=` draws into
+      an existing axes instead, and returns that axes' figure.
+    - The returned GridFigure knows its grid: `fig.channels`, `fig.dead`, `fig.layout`, `fig.tile_values(c)`.
 
     Raises ValueError for another shape, an empty or invalid selection, NaN or infinite values in the sample;
     IndexError for a sample past the batch or a channel that does not exist.
