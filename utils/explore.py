@@ -31,10 +31,10 @@ __all__ = ["Explorer", "View", "explore"]
 
 MAX_CHANNELS = 64  # channels shown when a layer is first chosen; the range slider reaches them all
 FIGSIZE, DPI = (9.6, 4.0), 90  # the explorer's figure: fixed, so the page does not jump between redraws
-SCALE_HELP = {
-    "symmetric": "symmetric: one scale for the layer, 0 is white, red above and blue below (signed maps)",
-    "layer": "layer: one scale from the layer's min to its max, so weak channels look weak",
-    "channel": "channel: each map stretched to its own min..max, so every channel is visible, strengths are lost",
+SCALE_HELP = {  # what each scale mode means, in the label line and the buttons' tooltips
+    "layer": "one scale from the layer's min to its max: weak channels look weak",
+    "channel": "each map from its own min to its max: every map visible, strengths not comparable",
+    "symmetric": "one scale for the layer, 0 in the middle: red above 0 (passes the ReLU), blue below",
 }
 
 
@@ -66,11 +66,12 @@ class _Canvas:
 
     def __init__(self) -> None:
         self.figure = _Figure(figsize=FIGSIZE, dpi=DPI)
-        self.ax_input = self.figure.add_axes((0.015, 0.1, 0.2, 0.7))
-        self.ax_maps = self.figure.add_axes((0.25, 0.03, 0.66, 0.83))
+        self.ax_input = self.figure.add_axes((0.015, 0.12, 0.2, 0.68))
+        self.ax_maps = self.figure.add_axes((0.25, 0.03, 0.66, 0.86))
+        self.ax_maps.set_anchor("N")  # a grid shorter than the axes sits at the top, under the controls
+        self.ax_input.set_anchor("N")
         self.cax = self.figure.add_axes((0.935, 0.12, 0.012, 0.66))
         self.input = None
-        self.title = self.figure.text(0.5, 0.975, "", ha="center", va="top", fontsize=11)
         self.colorbar = None
 
     def draw(self, source: Explorer, view: View) -> None:
@@ -85,8 +86,11 @@ class _Canvas:
         self.ax_input.set_title(source.caption(i, "\n"), fontsize=10, color=source.caption_colour(i))
         for artist in [*self.ax_maps.images, *self.ax_maps.texts, *self.ax_maps.patches]:
             artist.remove()  # cheaper than cla(), which rebuilds the axis ticks; the axes keep their settings
+        count, h, w = maps.shape[1:]
+        title = f"{view.layer}: channels {low}-{high} of {count} ({h}x{w}), scale: {view.scale}"
         plot_feature_maps(maps, sample=i, channels=range(low, high + 1), mode=view.scale, ax=self.ax_maps,
-                          colorbar=False, title="")
+                          colorbar=False, title=title)
+        self.ax_maps.title.set_fontsize(11)
         shown = self.ax_maps.images[0]
         if self.colorbar is None:
             self.colorbar = self.figure.colorbar(shown, cax=self.cax)
@@ -95,8 +99,9 @@ class _Canvas:
         positions, names = _colorbar_ticks(maps[i], view.scale)
         self.colorbar.set_ticks(positions, labels=names)
         self.cax.tick_params(labelsize=8)
-        count, h, w = maps.shape[1:]
-        self.title.set_text(f"{view.layer}: channels {low}-{high} of {count} ({h}x{w}), scale: {view.scale}")
+        self.ax_maps.apply_aspect()  # where the grid really is, so that the colorbar matches its height
+        grid = self.ax_maps.get_position()
+        self.cax.set_position((grid.x1 + 0.015, grid.y0, 0.012, grid.height))
 
 
 def _colorbar_ticks(sample_maps: torch.Tensor, mode: str) -> tuple[list[float], list[str]]:
@@ -141,7 +146,7 @@ class Explorer(widgets.VBox):
                                                description="channels", style=style,
                                                layout=widgets.Layout(width="340px"))
         self.scale = widgets.ToggleButtons(options=list(MODES), value="symmetric" if signed else "layer",
-                                           description="scale", style={**style, "button_width": "86px"},
+                                           description="scale", style={**style, "button_width": "auto"},
                                            tooltips=[SCALE_HELP[m] for m in MODES])
         self.label = widgets.HTML(layout=widgets.Layout(width="auto"))
         self.picture_widget = widgets.Image(format="png", layout=widgets.Layout(
@@ -150,8 +155,9 @@ class Explorer(widgets.VBox):
                               ("scale", self.scale), ("label", self.label), ("figure", self.picture_widget)]:
             control.add_class(f"course-explorer-{name}")
         self._canvas = _Canvas()
-        super().__init__([widgets.HBox([self.image, self.layer]), widgets.HBox([self.channels, self.scale]),
-                          self.label, self.picture_widget])
+        row = widgets.Layout(flex_flow="row wrap", align_items="center")
+        super().__init__([widgets.HBox([self.image, self.layer], layout=row),
+                          widgets.HBox([self.channels, self.scale], layout=row), self.label, self.picture_widget])
         self.add_class("course-explorer")
         for control in (self.image, self.channels, self.scale):
             control.observe(self._changed, "value")
@@ -258,10 +264,10 @@ class Explorer(widgets.VBox):
         count, h, w = self.maps[view.layer].shape[1:]
         if not html_:
             return (f"{self.caption(view.image)}; layer {view.layer}: channels {low}-{high} of {count} ({h}x{w}); "
-                    f"scale {SCALE_HELP[view.scale]}")
+                    f"scale {view.scale}: {SCALE_HELP[view.scale]}")
         return (f"<span style='color:{self.caption_colour(view.image)}'><b>{html.escape(self.caption(view.image))}"
                 f"</b></span> &middot; <b>{html.escape(view.layer)}</b>: channels {low}-{high} of {count} "
-                f"({h}x{w}) &middot; scale <b>{html.escape(SCALE_HELP[view.scale])}</b>")
+                f"({h}x{w}) &middot; scale <b>{view.scale}</b>: {html.escape(SCALE_HELP[view.scale])}")
 
     def __repr__(self) -> str:
         return f"Explorer of {len(self.images)} images, layers {', '.join(self.maps)} (run the notebook to use it)"
