@@ -214,8 +214,8 @@ def test_notebook_05_explorer_in_a_real_browser(tmp_path):
 
     with jupyter_lab(folder, ARTIFACTS / "jupyterlab.log") as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
             open_and_run_all(page, url, NOTEBOOK.name)
             assert not errors_in_page(page), errors_in_page(page)
 
