@@ -42,7 +42,8 @@ def real_digits() -> torch.Tensor:
     return torch.stack([test_set[i][0] for i in range(8)])
 
 
-def reference_grad_cam(model: nn.Module, x: torch.Tensor, layer: str, targets: list[int]) -> torch.Tensor:
+def reference_grad_cam(model: nn.Module, x: torch.Tensor, layer: str, targets: list[int],
+                       after_relu: bool = True) -> torch.Tensor:
     """Grad-CAM the textbook way, one sample at a time: a forward hook keeps the layer's output, a tensor hook its
     gradient during backward(), on a copy of the model (backward fills .grad there, not in the model under test)."""
     model = copy.deepcopy(model).eval()
@@ -58,6 +59,8 @@ def reference_grad_cam(model: nn.Module, x: torch.Tensor, layer: str, targets: l
         model.zero_grad()
         model(x[i:i + 1])[0, target].backward()
         maps, grad = stored["maps"][0].detach(), stored["grad"][0]
+        if after_relu:
+            maps = torch.relu(maps)  # what F.relu in SimpleCNN.forward passes on to the next layer
         weights = [grad[c].mean() for c in range(len(grad))]
         cam = torch.relu(sum(w * m for w, m in zip(weights, maps)))
         cam = F.interpolate(cam[None, None], size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
@@ -105,11 +108,18 @@ def test_saliency_matches_backward_by_hand(trained, real_digits):
     assert torch.allclose(saliency(trained, real_digits, targets), expected, atol=1e-6)
 
 
-@pytest.mark.parametrize("layer", ["conv2", "conv1"])
-def test_grad_cam_matches_hooks_by_hand(trained, real_digits, layer):
+@pytest.mark.parametrize("layer, after_relu", [("conv2", True), ("conv1", True), ("conv2", False)])
+def test_grad_cam_matches_hooks_by_hand(trained, real_digits, layer, after_relu):
     targets = trained(real_digits).argmax(1).tolist()
-    expected = reference_grad_cam(trained, real_digits, layer, targets)
-    assert torch.allclose(grad_cam(trained, real_digits, layer), expected, atol=1e-5)
+    expected = reference_grad_cam(trained, real_digits, layer, targets, after_relu)
+    assert torch.allclose(grad_cam(trained, real_digits, layer, after_relu=after_relu), expected, atol=1e-5)
+
+
+def test_after_relu_matters_for_signed_maps_only(trained, real_digits):
+    signed = grad_cam(trained, real_digits, "conv2", after_relu=False)
+    assert not torch.allclose(grad_cam(trained, real_digits, "conv2"), signed, atol=1e-3)
+    post_relu = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 26 * 26, 3))
+    assert torch.equal(grad_cam(post_relu, real_digits, "1"), grad_cam(post_relu, real_digits, "1", after_relu=False))
 
 
 def test_grad_cam_is_computed_per_sample(trained, real_digits):
@@ -118,16 +128,18 @@ def test_grad_cam_is_computed_per_sample(trained, real_digits):
     assert torch.allclose(batch, alone, atol=1e-5)
 
 
-def test_grad_cam_without_resizing_is_the_relu_of_the_weighted_maps():
+@pytest.mark.parametrize("after_relu", [True, False])
+def test_grad_cam_without_resizing_is_the_relu_of_the_weighted_maps(after_relu):
     torch.manual_seed(3)
     conv = nn.Conv2d(1, 4, 3, padding=1)  # output 6x6 like the input: the upsampling changes nothing
     model = nn.Sequential(conv, nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
     x = torch.randn(1, 1, 6, 6)
     maps = conv(x)[0].detach()
+    maps = maps.relu() if after_relu else maps
     weights = model[2].weight[1].detach().reshape(4, 6, 6).mean(dim=(1, 2))  # d score / d maps, averaged
     cam = torch.relu((weights[:, None, None] * maps).sum(0))
     cam = (cam - cam.min()) / (cam.max() - cam.min())
-    assert torch.allclose(grad_cam(model, x, "0", target=1)[0], cam, atol=1e-6)
+    assert torch.allclose(grad_cam(model, x, "0", target=1, after_relu=after_relu)[0], cam, atol=1e-6)
 
 
 # --- Targets -----------------------------------------------------------------------------------------------------

@@ -52,13 +52,20 @@ def saliency(model: nn.Module, x: torch.Tensor, target: Target = None) -> torch.
     return gradient.abs().amax(dim=1).float().to(x.device)
 
 
-def grad_cam(model: nn.Module, x: torch.Tensor, layer: str, target: Target = None) -> torch.Tensor:
+def grad_cam(model: nn.Module, x: torch.Tensor, layer: str, target: Target = None, *,
+             after_relu: bool = True) -> torch.Tensor:
     """Grad-CAM maps at `layer`: where in that layer's feature maps the evidence for the target class lies.
 
     For each sample: the gradient of the target score with respect to the layer's output (N, C, h, w) is averaged
     over the positions, giving one weight per channel; the maps are summed with those weights; a ReLU keeps the
     places that speak *for* the class. The (h, w) result is upsampled (bilinear) to the input's size and scaled
     to [0, 1] per sample (a constant map, for example all zeros, becomes zeros: never NaN).
+
+    after_relu=True (the default) sums the positive part of the maps, what the next layer receives when forward()
+    applies a ReLU to them, as SimpleCNN does after each convolution with F.relu (which has no module to hook).
+    Without it, the negative values the ReLU discards would count as evidence where the layer is silent. For maps
+    taken after a ReLU already (most torchvision blocks) it changes nothing; after_relu=False uses signed maps as
+    they are.
 
     x is (N, C, H, W); the result is (N, H, W), float32, on x's device. `layer` is a name from `list_layers`
     whose output is (N, C, h, w), usually the last convolution; `target` as in `saliency`. The model's mode, its
@@ -84,6 +91,8 @@ def grad_cam(model: nn.Module, x: torch.Tensor, layer: str, target: Target = Non
     if gradient is None:  # the target score does not depend on this layer at all
         gradient = torch.zeros_like(activation)
     activation = activation.detach().float()
+    if after_relu:
+        activation = activation.relu()
     weights = gradient.float().mean(dim=(2, 3), keepdim=True)  # (N, C, 1, 1): one weight per channel
     cam = F.relu((weights * activation).sum(dim=1, keepdim=True))  # (N, 1, h, w)
     cam = F.interpolate(cam, size=inputs.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
