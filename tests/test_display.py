@@ -223,6 +223,13 @@ def test_dead_channels_are_outlined_and_labelled(maps):
     assert plot_feature_maps(maps, sample=1).dead == []
 
 
+def test_a_never_positive_pre_relu_channel_is_dead_too():
+    """Signed maps (a conv before its ReLU): a channel with no positive value is dead, as channel_stats says."""
+    signed = torch.randn(1, 4, 6, 6)
+    signed[0, 2] = -signed[0, 2].abs() - 0.1
+    assert plot_feature_maps(signed).dead == [2]
+
+
 def test_channel_numbers_sit_in_the_band_above_their_tiles(maps):
     fig = plot_feature_maps(maps, channels=[0, 1, 2])
     labels = [p for p in fig.axes[0].patches if isinstance(p, PathPatch)]

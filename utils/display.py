@@ -3,7 +3,7 @@
 A layer's maps are drawn as the tiles of ONE image with one `imshow`, not one subplot per channel: 64 channels
 draw in a fraction of the time, and the whole grid shares one colour scale and one colorbar. The padding between
 tiles has a neutral colour that is not in the colormap, channel numbers sit above the tiles, and dead channels
-(all zeros) are outlined in red and labelled "dead".
+(never positive: all zeros after a ReLU) are outlined in red and labelled "dead".
 
 The figures are `matplotlib.figure.Figure` objects made without `pyplot`: pyplot keeps no reference to them, so a
 loop that draws hundreds of them leaks nothing, and nothing is shown twice. In a notebook, end the cell with the
@@ -522,8 +522,9 @@ def plot_feature_maps(maps, *, sample: int = 0, channels=None, mode: str | None 
       red above, `vmin == -vmax`); the others `viridis`. `cmap` overrides it (e.g. "gray").
     - `colorbar=True` adds a colour scale labelled in the layer's own units when one scale covers the grid
       ("layer", "symmetric", raw); in "channel" mode every map has its own scale, so it reads "min" to "max".
-    - Each tile is labelled with its channel number (`labels=False` drops them); a dead channel (all zeros in
-      this sample) is outlined in red and labelled "dead". The figure's size follows the grid (`ncols` columns,
+    - Each tile is labelled with its channel number (`labels=False` drops them); a dead channel (never positive
+      in this sample, so all zeros after a ReLU: the definition `channel_stats` uses) is outlined in red and
+      labelled "dead". The figure's size follows the grid (`ncols` columns,
       by default 8, more for many channels), and every value gets a whole number of screen pixels. The padding
       colour is picked to differ from every colour of the colormap (`pad_color` overrides it). `ax=` draws into
       an existing axes instead, and returns that axes' figure.
@@ -549,7 +550,7 @@ def plot_feature_maps(maps, *, sample: int = 0, channels=None, mode: str | None 
         _check_mode(mode)
     values, vmin, vmax, bar_label, bar_ticks = _values_for_display(one, mode, clip, _epsilon(x.dtype))
     tiles = values[chosen].astype(np.float32)
-    dead = [k for k, c in enumerate(chosen) if not one[c].any()]
+    dead = [k for k, c in enumerate(chosen) if not (one[c] > 0).any()]  # as in channel_stats: never positive
     style = _Style(labels=[str(c) for c in chosen] if labels else None, dead=dead,
                    cmap=_colormap(cmap, vmin < 0, pad_color), vmin=vmin, vmax=vmax,
                    title=_maps_title(title, one.shape, index, chosen, mode, clip), colorbar=colorbar,
