@@ -9,6 +9,10 @@
 Names are the dotted paths of `model.named_modules()` ("conv1", "layer1.0.conv2", "features.3"); `list_layers`
 prints them. Every hook is removed when the block ends, also when it raises, so nothing stays attached to the
 model. `find_layer(model, name)` resolves one name with the same helpful error; other modules (Grad-CAM) use it.
+
+What is stored is a copy of each output, detached from autograd, so a FeatureMaps holds no reference to the model
+or its graph: its memory is the copies and nothing else. A hooked layer must return one tensor; one that returns a
+tuple or anything else (nn.LSTM, attention) raises a TypeError naming it, and you capture a submodule instead.
 """
 
 from __future__ import annotations
@@ -332,15 +336,16 @@ class _ModesRestored:
         self.model = model
 
     def __enter__(self) -> None:
-        self.modes = [(module, module.training) for module in self.model.modules()]
+        self.training = [module for module in self.model.modules() if module.training]
+        if self.training:  # a model already in eval mode (the usual case) is left alone: nothing to undo
+            self.model.eval()
         self.no_grad = torch.no_grad()
         self.no_grad.__enter__()
-        self.model.eval()
 
     def __exit__(self, *exc) -> None:
-        for module, training in self.modes:
-            module.training = training
         self.no_grad.__exit__(*exc)
+        for module in self.training:  # exactly those that were in training mode, whatever their parents were
+            module.training = True
 
 
 def _to_model_device(model: nn.Module, x):
