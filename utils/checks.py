@@ -713,3 +713,244 @@ def check_nested_layer_name(name) -> CheckResult:
         return report(False, "", "that is a convolution, but not the one in the LAST block of stages (children are "
                                  "numbered from 0, and every child counts).")
     return report(False, "", f"that names a {type(module).__name__}, not the convolution asked for.")
+
+
+# --- 06 · Feature maps during training ------------------------------------------------------------------------------
+
+def _dead_fraction_cases() -> list[torch.Tensor]:
+    """Maps (N, C, H, W) where dead channels, zeros, and channels dead on one sample only are easy to tell apart."""
+    cases = []
+    for seed, channels in ((6, 8), (7, 12)):
+        generator = torch.Generator().manual_seed(seed)
+        maps = torch.randn(3, channels, 4, 4, generator=generator)
+        maps[:, 0] = -torch.rand(3, 4, 4, generator=generator) - 0.1  # negative everywhere: dead
+        maps[:, 1] = 0.0  # exactly zero: also never positive, dead
+        maps[:, 2] = -1.0
+        maps[2, 2, 3, 3] = 0.5  # positive once, on the last sample: alive (sparse)
+        maps[0, 3] = -1.0  # dead on the first sample only: alive
+        maps[1:, 3] = maps[1:, 3].abs() + 0.1
+        if channels > 8:
+            maps[:, 4:6] = -2.0  # two more dead channels in the second case
+        cases.append(maps)
+    return cases
+
+
+def check_dead_fraction(function: Callable[[torch.Tensor], float]) -> CheckResult:
+    """Exercise 06.1: dead_fraction(maps) -> the fraction of the channels of (N, C, H, W) maps never positive."""
+    if _not_answered(function):
+        return _missing("`dead_fraction`")
+    for maps in _dead_fraction_cases():
+        channels = maps.shape[1]
+        never_positive = (maps <= 0).flatten(2).all(2)  # (N, C): not positive anywhere in that sample's map
+        expected = float(never_positive.all(0).float().mean())
+        result = _call(function, maps.clone())
+        if isinstance(result, Exception):
+            return report(False, "", f"your function raised {type(result).__name__}: {result}")
+        number = _as_number(result)
+        if number is None:
+            return report(False, "", "return one number, a fraction (use .item() on a one-value tensor).")
+        if abs(number - expected) < 1e-6:
+            continue
+        if abs(number - expected * channels) < 1e-6:
+            return report(False, "", "that is a count of channels; give the fraction of the layer's channels.")
+        if abs(number - 100 * expected) < 1e-4:
+            return report(False, "", "give a fraction between 0 and 1, not a percentage.")
+        if abs(number - float((maps <= 0).float().mean())) < 1e-6:
+            return report(False, "", "that is the share of VALUES that are not positive; the question is about "
+                                     "CHANNELS: a channel is dead when none of its values is positive.")
+        if abs(number - float((maps == 0).transpose(0, 1).flatten(1).all(1).float().mean())) < 1e-6:
+            return report(False, "", "maps captured before the ReLU are rarely exactly zero: a dead channel is one "
+                                     "that is never POSITIVE (<= 0 everywhere), so the ReLU always outputs 0.")
+        if abs(number - float(never_positive[0].float().mean())) < 1e-6 or \
+                abs(number - float(never_positive.any(0).float().mean())) < 1e-6:
+            return report(False, "", "a channel is dead only when it is never positive on ANY sample of the batch: "
+                                     "one sample is not enough.")
+        return report(False, "", "not the fraction of channels that are never positive on any sample at any "
+                                 "position; channel_stats(maps).dead is a way to check yourself.")
+    return report(True, "Right: a channel counts as dead only if no sample, at no position, makes it positive.")
+
+
+def _label_cases() -> list[torch.Tensor]:
+    generator = torch.Generator().manual_seed(6)
+    return [torch.randint(0, 10, (40,), generator=generator), torch.arange(29, -1, -1) % 10]
+
+
+def check_class_probe(function: Callable[[torch.Tensor], object]) -> CheckResult:
+    """Exercise 06.2: class_probe(labels) -> the index of the first sample of each class 0..9, in class order."""
+    if _not_answered(function):
+        return _missing("`class_probe`")
+    for labels in _label_cases():
+        if len(set(labels.tolist())) < 10:
+            labels = torch.cat([labels, torch.arange(10)])
+        expected = [int((labels == c).nonzero()[0]) for c in range(10)]
+        result = _call(function, labels.clone())
+        if isinstance(result, Exception):
+            return report(False, "", f"your function raised {type(result).__name__}: {result}")
+        try:
+            indices = [int(i) for i in (result.tolist() if isinstance(result, torch.Tensor) else result)]
+        except (TypeError, ValueError):
+            return report(False, "", "return the 10 indices as a list (or a tensor) of ints.")
+        if indices == expected:
+            continue
+        if len(indices) != 10:
+            return report(False, "", f"got {len(indices)} indices; one per class, 10 in all.")
+        if indices == list(range(10)) or indices == [int(labels[i]) for i in expected]:
+            return report(False, "", "return the positions of the samples in the dataset (indices), not their labels.")
+        if sorted(indices) == sorted(expected):
+            return report(False, "", "the right samples in another order: the first index should be the first 0, "
+                                     "then the first 1, and so on up to 9.")
+        if [int(labels[i]) for i in indices if 0 <= i < len(labels)] == list(range(10)):
+            return report(False, "", "one sample of each class, in the right order, but not the FIRST one of each.")
+        return report(False, "", "not the index of the first sample of each class 0..9.")
+    return report(True, "Right: ten indices, one per class, so every digit is watched during training.")
+
+
+def _history(epochs: list[int], warned: list[int]) -> list[dict]:
+    return [{"epoch": e, "loss": 1.0 / (e + 1), "warnings": ["conv2: 9 of 32 channels dead"] if e in warned else []}
+            for e in epochs]
+
+
+def check_first_alarm(function: Callable[[list[dict]], object]) -> CheckResult:
+    """Exercise 06.3: first_alarm(history) -> the epoch of the first record with a warning; None when there is none."""
+    if _not_answered(function):
+        return _missing("`first_alarm`")
+    cases = [(_history(list(range(6)), [2, 3, 4, 5]), 2, ""),
+             (_history([0, 2, 4, 6, 8], [4, 6]), 4, "return the record's \"epoch\", not its position in the list "
+                                                    "(this history was probed every 2 epochs)."),
+             (_history(list(range(4)), []), None, "when no record has a warning, return None."),
+             (_history(list(range(4)), [0, 1]), 0, "epoch 0 (before training) counts too; careful: 0 is false "
+                                                   "in Python, so test `is None`, not truthiness.")]
+    for history, expected, hint in cases:
+        result = _call(function, [dict(record) for record in history])
+        if isinstance(result, Exception):
+            return report(False, "", f"your function raised {type(result).__name__}: {result}")
+        if result is None or expected is None:
+            if result is expected:
+                continue
+            if expected is None:
+                return report(False, "", hint)
+            return report(False, "", hint if expected == 0 else "you returned None for a history with warnings: "
+                                                                "return the epoch of the first one.")
+        number = _as_number(result)
+        if number == expected:
+            continue
+        warned = [r["epoch"] for r in history if r["warnings"]]
+        if warned and number == warned[-1]:
+            return report(False, "", "that is the LAST epoch with a warning; the alarm should sound at the first.")
+        return report(False, "", hint or "not the epoch of the first record whose \"warnings\" list is not empty.")
+    return report(True, "Right: the first warned epoch, read from the record, and None for a healthy run.")
+
+
+# --- 07 · Beyond feature maps --------------------------------------------------------------------------------------
+
+def check_linear_saliency(function: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckResult:
+    """Exercise 07.1: linear_saliency(weight, target) -> the (28, 28) saliency of class `target` for the linear
+    classifier logits = weight @ x.flatten() + bias, weight of shape (10, 784)."""
+    if _not_answered(function):
+        return _missing("`linear_saliency`")
+    weight = torch.randn(10, 784, generator=torch.Generator().manual_seed(7))
+    for target in (3, 8):
+        expected = weight[target].abs().reshape(28, 28)
+        result = _call(function, weight.clone(), target)
+        if isinstance(result, Exception):
+            return report(False, "", f"your function raised {type(result).__name__}: {result}")
+        result = torch.as_tensor(result).detach().float()
+        if result.shape != (28, 28):
+            return report(False, "", f"expected a (28, 28) map, got shape {tuple(result.shape)}: the rows of weight "
+                                     "are the classes, and each row holds one value per pixel.")
+        if torch.allclose(result, expected):
+            continue
+        if torch.allclose(result, weight[target].reshape(28, 28)):
+            return report(False, "", "saliency is the SIZE of the gradient: take its absolute value.")
+        if torch.allclose(result, expected.T):
+            return report(False, "", "the pixels are transposed: flatten goes row by row, and reshape(28, 28) "
+                                     "undoes it.")
+        if torch.allclose(result, weight.abs().sum(0).reshape(28, 28)) or \
+                torch.allclose(result, weight.abs().amax(0).reshape(28, 28)):
+            return report(False, "", "only the target class's score is explained: use its row of weight alone.")
+        return report(False, "", "not the saliency of the target class: what is d logits[target] / d x for a linear "
+                                 "model?")
+    return report(True, "Right: for a linear model the gradient is the weight row itself, the same for every input.")
+
+
+def check_correlation(function: Callable[[torch.Tensor, torch.Tensor], float]) -> CheckResult:
+    """Exercise 07.2: correlation(a, b) -> the Pearson correlation of two maps of the same shape, one number."""
+    if _not_answered(function):
+        return _missing("`correlation`")
+    generator = torch.Generator().manual_seed(7)
+    a = torch.rand(2, 28, 28, generator=generator)
+    noise = torch.rand(2, 28, 28, generator=generator)
+    for b in (3 * a + 2, -a, a + noise, noise):
+        x, y = a.flatten().double() - a.double().mean(), b.flatten().double() - b.double().mean()
+        expected = float((x * y).sum() / (x.norm() * y.norm()))
+        result = _call(function, a.clone(), b.clone())
+        if isinstance(result, Exception):
+            return report(False, "", f"your function raised {type(result).__name__}: {result}")
+        if isinstance(result, torch.Tensor) and result.numel() > 1:
+            return report(False, "", f"got {result.numel()} numbers; flatten both maps and return ONE correlation.")
+        number = _as_number(result)
+        if number is None:
+            return report(False, "", "return one number (use .item() on a one-value tensor).")
+        if abs(number - expected) < 1e-4:
+            continue
+        cosine = float((a.flatten() * b.flatten()).sum() / (a.norm() * b.norm()))
+        if abs(number - cosine) < 1e-4:
+            return report(False, "", "that is the cosine similarity: subtract each map's mean first, so that a "
+                                     "brightness offset does not count as similarity.")
+        if abs(number - abs(expected)) < 1e-4:
+            return report(False, "", "keep the sign: a map and its negative are perfectly ANTI-correlated (-1).")
+        if not -1 - 1e-6 <= number <= 1 + 1e-6:
+            return report(False, "", "a correlation lies between -1 and 1: divide the centred product by both norms "
+                                     "(or both standard deviations with the same convention).")
+        return report(False, "", "not the Pearson correlation of the two flattened maps.")
+    return report(True, "Right: 1 for a scaled and shifted copy, -1 for the negative, near 0 for unrelated noise.")
+
+
+class _NoCalls(torch.nn.MultiheadAttention):
+    """A MultiheadAttention that may not be called: the exercise computes its weights by hand."""
+
+    def forward(self, *args, **kwargs):
+        raise RuntimeError("compute the weights from layer.in_proj_weight and layer.in_proj_bias; calling the "
+                           "layer itself is not the exercise")
+
+
+def check_attention_weights(function: Callable) -> CheckResult:
+    """Exercise 07.3: attention_weights(layer, tokens) -> (N, L, L) self-attention weights of a one-head
+    nn.MultiheadAttention(batch_first=True), computed from its projection weights."""
+    if _not_answered(function):
+        return _missing("`attention_weights`")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(7)
+        layer = _NoCalls(8, num_heads=1, batch_first=True)
+        torch.nn.init.normal_(layer.in_proj_bias, std=0.5)
+        tokens = torch.randn(2, 5, 8)
+    with torch.no_grad():
+        expected = torch.nn.MultiheadAttention.forward(layer, tokens, tokens, tokens, need_weights=True)[1]
+        w_q, w_k, _ = layer.in_proj_weight.chunk(3)
+        b_q, b_k, _ = layer.in_proj_bias.chunk(3)
+        q, k = tokens @ w_q.T + b_q, tokens @ w_k.T + b_k
+        scores = q @ k.transpose(1, 2)
+    wrong = {
+        "divide the scores by sqrt(d), the size of a query (here 8), before the softmax.": scores.softmax(-1),
+        "each row (one query) must sum to 1: take the softmax over the keys, the last dimension.":
+            (scores / 8**0.5).softmax(1),
+        "rows are the queries and columns the keys: softmax(Q K^T / sqrt(d)), not K Q^T.":
+            (scores.transpose(1, 2) / 8**0.5).softmax(-1),
+        "add the projection biases (layer.in_proj_bias) to the queries and keys.":
+            ((tokens @ w_q.T) @ (tokens @ w_k.T).transpose(1, 2) / 8**0.5).softmax(-1),
+    }
+    result = _call(function, layer, tokens.clone())
+    if isinstance(result, Exception):
+        return report(False, "", f"your function raised {type(result).__name__}: {result}")
+    result = torch.as_tensor(result).detach().float()
+    if result.shape != expected.shape:
+        return report(False, "", f"expected weights of shape {tuple(expected.shape)} (samples, queries, keys), got "
+                                 f"{tuple(result.shape)}.")
+    if torch.allclose(result, expected, atol=1e-5):
+        return report(True, "Right: softmax(Q K^T / sqrt(d)) from the layer's own projections, the same numbers "
+                            "need_weights=True returns.")
+    for hint, weights in wrong.items():
+        if torch.allclose(result, weights, atol=1e-5):
+            return report(False, "", hint)
+    return report(False, "", "not the attention weights: queries and keys are the first two thirds of "
+                             "layer.in_proj_weight (and bias); then softmax(Q K^T / sqrt(d)) over the keys.")
