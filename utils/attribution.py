@@ -18,14 +18,13 @@ are randomized explains the input, not the model.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .capture import _to_model_device, find_layer
+from .capture import eval_mode, find_layer, to_model_device
 
 Target = int | Sequence[int] | torch.Tensor | None
 
@@ -45,7 +44,7 @@ def saliency(model: nn.Module, x: torch.Tensor, target: Target = None) -> torch.
     True
     """
     inputs = _input_copy(model, x, "saliency")
-    with _eval_mode(model), torch.enable_grad():
+    with eval_mode(model), torch.enable_grad():
         logits = model(inputs)
         scores = _target_scores(logits, target, len(inputs))
         (gradient,) = torch.autograd.grad(scores.sum(), inputs)
@@ -81,7 +80,7 @@ def grad_cam(model: nn.Module, x: torch.Tensor, layer: str, target: Target = Non
     outputs: list[object] = []
     handle = module.register_forward_hook(lambda _module, _args, output: outputs.append(output))
     try:
-        with _eval_mode(model), torch.enable_grad():
+        with eval_mode(model), torch.enable_grad():
             logits = model(inputs)
             activation = _layer_output(outputs, layer, len(inputs))
             scores = _target_scores(logits, target, len(inputs))
@@ -101,18 +100,6 @@ def grad_cam(model: nn.Module, x: torch.Tensor, layer: str, target: Target = Non
 
 # --- Helpers -------------------------------------------------------------------------------------------------------
 
-@contextmanager
-def _eval_mode(model: nn.Module) -> Iterator[None]:
-    """Eval mode inside; afterwards every submodule's own train/eval flag as it was."""
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield
-    finally:
-        for module, training in modes:
-            module.training = training
-
-
 def _input_copy(model: nn.Module, x: torch.Tensor, who: str) -> torch.Tensor:
     """A detached copy of the batch x on the model's device, requiring grad (x itself is never touched)."""
     if not isinstance(x, torch.Tensor):
@@ -124,7 +111,7 @@ def _input_copy(model: nn.Module, x: torch.Tensor, who: str) -> torch.Tensor:
         raise TypeError(f"{who} needs floating-point images (gradients), got {x.dtype}; convert with x.float().")
     if len(x) == 0:
         raise ValueError(f"{who} got an empty batch, shape {tuple(x.shape)}.")
-    return _to_model_device(model, x.detach()).clone().requires_grad_(True)
+    return to_model_device(model, x.detach()).clone().requires_grad_(True)
 
 
 def _target_scores(logits: object, target: Target, n: int) -> torch.Tensor:

@@ -31,7 +31,7 @@ LayerRef = str | nn.Module
 
 __all__ = [
     "FeatureMaps", "LayerInfo", "LayerNameError", "LayerNotRunError", "LayerTable", "ReusedLayerError",
-    "capture", "find_layer", "get_feature_maps", "list_layers",
+    "capture", "eval_mode", "find_layer", "get_feature_maps", "list_layers", "to_model_device",
 ]
 
 
@@ -329,26 +329,30 @@ def capture(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None = Non
     return _hooked(model, layers, clone, device, stop_early=False)
 
 
-class _ModesRestored:
-    """Eval mode and no gradients inside; afterwards every submodule's own train/eval flag as it was."""
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode inside the block; afterwards every submodule's own train/eval flag as it was.
 
-    def __init__(self, model: nn.Module) -> None:
-        self.model = model
+    A model already in eval mode (the usual case) is left alone. Also used by utils.attribution.
 
-    def __enter__(self) -> None:
-        self.training = [module for module in self.model.modules() if module.training]
-        if self.training:  # a model already in eval mode (the usual case) is left alone: nothing to undo
-            self.model.eval()
-        self.no_grad = torch.no_grad()
-        self.no_grad.__enter__()
-
-    def __exit__(self, *exc) -> None:
-        self.no_grad.__exit__(*exc)
-        for module in self.training:  # exactly those that were in training mode, whatever their parents were
+    >>> model = SimpleCNN().train()
+    >>> with eval_mode(model):
+    ...     model.training
+    False
+    >>> model.training
+    True
+    """
+    training = [module for module in model.modules() if module.training]
+    if training:
+        model.eval()
+    try:
+        yield
+    finally:
+        for module in training:  # exactly those that were in training mode, whatever their parents were
             module.training = True
 
 
-def _to_model_device(model: nn.Module, x):
+def to_model_device(model: nn.Module, x):
     """x moved to the device of the model's first parameter or buffer, when x is a tensor and they differ."""
     first = next(iter(model.parameters()), None)
     if first is None:
@@ -372,9 +376,9 @@ def get_feature_maps(model: nn.Module, x: torch.Tensor, layers: LayerRef | Itera
     FeatureMaps: 1 of 1 layers captured (float32 on cpu)
       conv1  (2, 16, 24, 24)
     """
-    with _ModesRestored(model), _hooked(model, layers, clone, device, stop_early) as maps:
+    with eval_mode(model), torch.no_grad(), _hooked(model, layers, clone, device, stop_early) as maps:
         try:
-            model(_to_model_device(model, x))
+            model(to_model_device(model, x))
         except _StopForward:
             pass
     return maps
@@ -461,10 +465,10 @@ def list_layers(model: nn.Module, example: torch.Tensor | None = None) -> LayerT
 
     handles = []
     try:
-        with _ModesRestored(model):
+        with eval_mode(model), torch.no_grad():
             for name, module in named:
                 handles.append(module.register_forward_hook(make_hook(name)))
-            model(_to_model_device(model, example))
+            model(to_model_device(model, example))
     finally:
         for handle in handles:
             handle.remove()
