@@ -11,7 +11,7 @@ tensors live outside Python's heap, so tracemalloc cannot see them. On Linux the
 - growth: the SimpleCNN captured 1000 times in a loop (get_feature_maps and capture blocks, every layer); the RSS
   after the 1000th capture against the RSS after the 100th. Goal: at most 1% more (allocator noise), i.e. no leak.
 
-The rows' `ours_ms` and `baseline_ms` fields hold megabytes here, not milliseconds.
+The rows' values are in megabytes (unit "MB").
 
     python -m benchmarks.bench_memory
 """
@@ -101,7 +101,7 @@ def _row(case: str, ours: str, baseline: str, ours_mb: list[float], baseline_mb:
          note: str) -> Row:
     ratios = [a / b for a, b in zip(ours_mb, baseline_mb)]
     return Row("memory", case, ours, baseline, statistics.median(ours_mb), statistics.median(baseline_mb),
-               statistics.median(ratios), min(ratios), max(ratios), goal, note)
+               statistics.median(ratios), min(ratios), max(ratios), goal, note, unit="MB")
 
 
 def run(repeats: int = 5) -> list[Row]:
@@ -114,15 +114,15 @@ def run(repeats: int = 5) -> list[Row]:
     s = [m["captured"] / MB for m in captured]
     allowed = [pi + si for pi, si in zip(p, s)]
     reset = all(m["reset"] for m in plain + captured)
-    rows = [_row("resnet18 batch 8, 128x128, every conv: peak RSS increase", "get_feature_maps [MB]",
-                 "plain peak + captured [MB]", c, allowed, 1.0,
-                 f"MB, not ms; plain forward peak {statistics.median(p):.0f} MB, captured tensors "
+    rows = [_row("resnet18 batch 8, 128x128, every conv: peak RSS increase", "get_feature_maps",
+                 "plain peak + captured", c, allowed, 1.0,
+                 f"plain forward peak {statistics.median(p):.0f} MB, captured tensors "
                  f"{statistics.median(s):.0f} MB" + ("" if reset else "; peak not reset (no /proc/self/clear_refs)"))]
     loops = [_measure("loop") for _ in range(max(1, repeats // 2))]
     growth = [(m["rss_1000"] - m["rss_100"]) / MB for m in loops]
-    rows.append(_row("SimpleCNN batch 64, 1000 captures of every layer: RSS", "after 1000 [MB]", "after 100 [MB]",
+    rows.append(_row("SimpleCNN batch 64, 1000 captures of every layer: RSS", "after 1000", "after 100",
                      [m["rss_1000"] / MB for m in loops], [m["rss_100"] / MB for m in loops], 1.01,
-                     f"MB, not ms; growth from capture 100 to 1000: {statistics.median(growth):+.1f} MB "
+                     f"growth from capture 100 to 1000: {statistics.median(growth):+.1f} MB "
                      f"(min {min(growth):+.1f}, max {max(growth):+.1f}); hooks left: "
                      f"{max(m['hooks_left'] for m in loops)}"))
     return rows

@@ -23,13 +23,14 @@ class Row:
     case: str
     ours: str
     baseline: str
-    ours_ms: float  # median
-    baseline_ms: float  # median
+    ours_value: float  # median, in `unit`
+    baseline_value: float  # median, in `unit`
     ratio: float  # median of per-repetition ratios ours / baseline
     ratio_min: float
     ratio_max: float
     goal: float | None = None  # the ratio must be at most this (None: no goal, just measured)
     note: str = ""
+    unit: str = "ms"
 
     @property
     def met(self) -> bool | None:
@@ -68,7 +69,8 @@ def compare(benchmark: str, case: str, times: dict[str, list[float]], ours: str,
     """A Row for `ours` against `baseline` from the output of time_interleaved."""
     ratios = [a / b for a, b in zip(times[ours], times[baseline])]
     return Row(benchmark, case, ours, baseline,
-               ours_ms=1000 * statistics.median(times[ours]), baseline_ms=1000 * statistics.median(times[baseline]),
+               ours_value=1000 * statistics.median(times[ours]),
+               baseline_value=1000 * statistics.median(times[baseline]),
                ratio=statistics.median(ratios), ratio_min=min(ratios), ratio_max=max(ratios), goal=goal, note=note)
 
 
@@ -80,8 +82,9 @@ def fix_threads(threads: int = 2) -> None:
 def print_rows(rows: list[Row]) -> None:
     for row in rows:
         goal = "" if row.goal is None else f"  goal <= {row.goal:g}x: {'met' if row.met else 'NOT MET'}"
-        print(f"{row.benchmark} | {row.case}: {row.ours} {row.ours_ms:.2f} ms vs {row.baseline} "
-              f"{row.baseline_ms:.2f} ms = {row.ratio:.2f}x (min {row.ratio_min:.2f}, max {row.ratio_max:.2f}){goal}")
+        print(f"{row.benchmark} | {row.case}: {row.ours} {row.ours_value:.2f} {row.unit} vs {row.baseline} "
+              f"{row.baseline_value:.2f} {row.unit} = {row.ratio:.2f}x (min {row.ratio_min:.2f}, "
+              f"max {row.ratio_max:.2f}){goal}")
 
 
 @dataclass

@@ -93,7 +93,7 @@ def markdown_links(text: str) -> list[str]:
     return re.findall(r"\]\(([^)\s]+)\)", text)
 
 
-@pytest.mark.parametrize("path", ALL + [ROOT / "README.md", ROOT / "data" / "README.md"],
+@pytest.mark.parametrize("path", ALL + [ROOT / "README.md", ROOT / "INSTRUCTORS.md", ROOT / "data" / "README.md"],
                          ids=lambda p: str(p.relative_to(ROOT)))
 def test_links_point_at_files_that_exist(path):
     if path.suffix == ".ipynb":
@@ -114,6 +114,12 @@ def test_readme_outline_lists_every_notebook_in_order():
     readme = (ROOT / "README.md").read_text()
     listed = re.findall(r"\(notebooks/(\d\d_[a-z0-9_]+\.ipynb)\)", readme)
     assert listed == [p.name for p in NOTEBOOKS]
+
+
+def test_instructors_schedule_lists_every_notebook_in_order_with_its_run_time():
+    text = (ROOT / "INSTRUCTORS.md").read_text()
+    rows = re.findall(r"^\| \[\d\d · [^]]+\]\(notebooks/(\d\d_[a-z0-9_]+\.ipynb)\) \|.*\| (\d+) s \|$", text, re.M)
+    assert [name for name, _ in rows] == [p.name for p in NOTEBOOKS], "run `make bench` to update the schedule"
 
 
 def test_binder_badge_opens_jupyterlab_on_notebook_00():

@@ -4,8 +4,9 @@
     python tools/run_notebooks.py notebooks/03_*.ipynb  # some of them
 
 Each notebook runs in its own folder with the `python3` kernel of this environment. Progress-bar widgets are
-dropped from the stored outputs (on GitHub they show as raw text; the lines printed after them stay), cell timing
-metadata is not recorded, and widget state is not saved, so that a re-run changes only what really changed.
+dropped from the stored outputs (on GitHub they show as raw text; the lines printed after them stay), pieces of
+printed text are joined, cell timing metadata is not recorded, and widget state is not saved, so that a re-run
+changes only what really changed.
 """
 
 from __future__ import annotations
@@ -27,6 +28,19 @@ def is_progress_bar(output) -> bool:
     return WIDGET in output.get("data", {}) and ("it/s]" in text or "%|" in text)
 
 
+def merge_streams(outputs: list) -> list:
+    """Adjacent stdout (or stderr) pieces as one output, as a reader sees them (nbval compares them merged too)."""
+    merged = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.output_type == "stream" and previous is not None and previous.output_type == "stream"
+                and previous.name == output.name):
+            previous.text += output.text
+        else:
+            merged.append(output)
+    return merged
+
+
 def run(path: Path, timeout: int = 600) -> float:
     nb = nbformat.read(path, as_version=4)
     nb.metadata["kernelspec"] = KERNELSPEC
@@ -37,7 +51,7 @@ def run(path: Path, timeout: int = 600) -> float:
     seconds = time.perf_counter() - start
     for cell in nb.cells:
         if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.outputs if not is_progress_bar(o)]
+            cell.outputs = merge_streams([o for o in cell.outputs if not is_progress_bar(o)])
     nb.metadata.pop("widgets", None)
     nbformat.write(nb, path)
     return seconds
