@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,3 +25,12 @@ def isolated_data(tmp_path, monkeypatch):
     monkeypatch.setattr(data, "_chosen", {})
     monkeypatch.setenv("COURSE_OFFLINE", "1")
     return data
+
+
+@pytest.fixture
+def cnn():
+    """A SimpleCNN with seeded random weights, in eval mode."""
+    from utils import SimpleCNN
+
+    torch.manual_seed(0)
+    return SimpleCNN().eval()

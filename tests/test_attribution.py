@@ -24,12 +24,6 @@ def trained() -> SimpleCNN:
 
 
 @pytest.fixture
-def cnn() -> SimpleCNN:
-    torch.manual_seed(0)
-    return SimpleCNN().eval()
-
-
-@pytest.fixture
 def digits() -> torch.Tensor:
     return torch.randn(5, 1, 28, 28, generator=torch.Generator().manual_seed(1))
 

@@ -23,12 +23,6 @@ def hooks_left(model: nn.Module) -> int:
 
 
 @pytest.fixture
-def cnn() -> SimpleCNN:
-    torch.manual_seed(0)
-    return SimpleCNN().eval()
-
-
-@pytest.fixture
 def digits() -> torch.Tensor:
     return torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(1))
 
