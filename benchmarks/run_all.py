@@ -69,12 +69,17 @@ def ratio_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def duration(seconds: float) -> str:
+    return f"{1000 * seconds:.0f} ms" if seconds < 1 else f"{seconds:.3g} s"
+
+
 def timing_table(rows: list[dict]) -> str:
-    lines = ["| what | seconds (median, min-max) | budget | |", "| --- | --- | --- | --- |"]
+    lines = ["| what | time (median, min-max) | budget | |", "| --- | --- | --- | --- |"]
     for r in rows:
-        budget = "" if r["budget"] is None else f"≤ {r['budget']:g} s"
-        lines.append(f"| {r['case']} | {r['seconds']:.1f} ({r['seconds_min']:.1f}-{r['seconds_max']:.1f}) "
-                     f"| {budget} | {verdict(r)} |")
+        budget = "" if r["budget"] is None else f"≤ {duration(r['budget'])}"
+        spread = (" (one run)" if r["seconds_min"] == r["seconds_max"]
+                  else f" ({duration(r['seconds_min'])}-{duration(r['seconds_max'])})")
+        lines.append(f"| {r['benchmark']}: {r['case']} | {duration(r['seconds'])}{spread} | {budget} | {verdict(r)} |")
     return "\n".join(lines)
 
 
@@ -83,38 +88,42 @@ def notes(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], path: Path) -> None:
+    """One bar per comparison: the median ratio (log scale), its min-max as a line, the goal as a black tick."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = [r for r in rows if "ratio" in r]
-    fig, ax = plt.subplots(figsize=(8, 0.38 * len(rows) + 1.2))
-    labels = [f"{r['benchmark']}: {r['case']}" for r in rows]
-    y = range(len(rows))
-    colors = ["#2a9d8f" if r["met"] in (True, None) else "#e76f51" for r in rows]
-    ax.barh(y, [r["ratio"] for r in rows], color=colors,
-            xerr=[[r["ratio"] - r["ratio_min"] for r in rows], [r["ratio_max"] - r["ratio"] for r in rows]])
+    fig, ax = plt.subplots(figsize=(11, 0.32 * len(rows) + 1.4))
+    labels = [f"{r['benchmark']}: {r['case']}  ({r['ours']} vs {r['baseline']})" for r in rows]
+    y = list(range(len(rows)))
+    colors = ["#e76f51" if r["met"] is False else "#2a9d8f" for r in rows]
+    ax.barh(y, [r["ratio"] for r in rows], color=colors, height=0.6)
+    ax.hlines(y, [r["ratio_min"] for r in rows], [r["ratio_max"] for r in rows], color="#444444", lw=1)
     for i, r in enumerate(rows):
         if r["goal"] is not None:
-            ax.plot([r["goal"]] * 2, [i - 0.4, i + 0.4], color="black", lw=2)
+            ax.plot([r["goal"]] * 2, [i - 0.4, i + 0.4], color="black", lw=2.5)
     ax.axvline(1, color="grey", lw=0.8, ls=":")
-    ax.set_yticks(list(y), labels, fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xticks([0.05, 0.1, 0.2, 0.5, 1, 2, 5], ["0.05", "0.1", "0.2", "0.5", "1", "2", "5"])
+    ax.set_yticks(y, labels, fontsize=8)
     ax.invert_yaxis()
-    ax.set(xlabel="time relative to the baseline (lower is better; black tick: goal)",
-           title="Course helpers against the alternatives, measured side by side")
+    ax.set_xlabel("relative to the baseline (lower is better); black tick: goal", fontsize=9)
+    fig.suptitle("The course's helpers against the alternatives, measured side by side (median, min-max)",
+                 fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 
 
-def render(rows: list[dict]) -> str:
+def render(rows: list[dict], with_notes: bool) -> str:
     ratios = [r for r in rows if "ratio" in r]
     timings = [r for r in rows if "seconds" in r]
     parts = [f"Measured on: {machine()}.", "", ratio_table(ratios)]
     if timings:
         parts += ["", timing_table(timings)]
-    if notes(rows):
-        parts += ["", notes(rows)]
+    if with_notes and notes(rows):
+        parts += ["", "Notes:", "", notes(rows)]
     return "\n".join(parts)
 
 
@@ -150,10 +159,11 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated script names, e.g. capture,drawing (default: all)")
     parser.add_argument("--repeats", type=int, help="repetitions per measurement (default: each script's own)")
     parser.add_argument("--no-readme", action="store_true", help="write RESULTS.md only")
+    parser.add_argument("--render", action="store_true", help="run nothing: rewrite the tables from the last results")
     args = parser.parse_args()
     names = sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
-    if args.only:
-        names = [n for n in names if n in args.only.split(",")]
+    if args.only or args.render:
+        names = [n for n in names if n in (args.only or "").split(",")]
     RESULTS.mkdir(exist_ok=True)
     rows = []
     for name in names:
@@ -161,15 +171,17 @@ def main() -> None:
         found = run_script(name, args.repeats)
         (RESULTS / f"{name}.json").write_text(json.dumps(found, indent=1))
         rows += found
-    if args.only:  # keep the other scripts' last results in the tables
+    if args.only or args.render:  # keep the other scripts' last results in the tables
         kept = [p for p in sorted(RESULTS.glob("*.json")) if p.stem not in names and p.stem in
                 {q.stem.removeprefix("bench_") for q in HERE.glob("bench_*.py")}]
         rows += [row for p in kept for row in json.loads(p.read_text())]
-    block = render(rows)
+    block = render(rows, with_notes=True)
     (HERE / "RESULTS.md").write_text(f"# Benchmark results\n\nMade by `make bench`.\n\n{block}\n\n![](results.png)\n")
     plot(rows, HERE / "results.png")
     if not args.no_readme:
-        replace_block(README, START, END, block + "\n\n![Benchmark ratios](benchmarks/results.png)")
+        readme = render(rows, with_notes=False)
+        replace_block(README, START, END, readme + "\n\n![Benchmark ratios](benchmarks/results.png)\n\n"
+                      "What each measurement does and why: [benchmarks/RESULTS.md](benchmarks/RESULTS.md).")
         if any(r.get("benchmark") == "course" for r in rows):
             replace_block(INSTRUCTORS, SCHEDULE_START, SCHEDULE_END, schedule_table(rows))
     print(block)
