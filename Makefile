@@ -19,7 +19,7 @@ $(INSTALLED): requirements.txt pyproject.toml
 install: $(INSTALLED)
 
 lab: $(INSTALLED)
-	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/00_start_here.ipynb
+	$(BIN)/jupyter lab $(ALLOW_ROOT) --ServerApp.root_dir=. notebooks/00_start_here.ipynb
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
