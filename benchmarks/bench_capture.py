@@ -85,7 +85,4 @@ def run(repeats: int = 21) -> list[Row]:
 
 
 if __name__ == "__main__":
-    rows = run()
-    print_rows(rows)
-    for row in rows:
-        print(f"  {row.case}, {row.ours} vs {row.baseline}: {row.note}")
+    print_rows(run())

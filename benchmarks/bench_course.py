@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import Timing, fix_threads, timing
+from benchmarks.common import Timing, fix_threads, print_rows, timing
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGETS = {"03": 60.0, "06": 75.0}  # seconds; the others: DEFAULT_BUDGET
@@ -61,6 +61,4 @@ def run(repeats: int = 1) -> list[Timing]:
 
 
 if __name__ == "__main__":
-    for row in run():
-        print(f"{row.case}: {row.seconds:.1f} s (min {row.seconds_min:.1f}, max {row.seconds_max:.1f})"
-              + ("" if row.budget is None else f", budget {row.budget:g} s: {'met' if row.met else 'NOT MET'}"))
+    print_rows(run())

@@ -66,8 +66,4 @@ def run(repeats: int = 15) -> list[Row | Timing]:
 
 
 if __name__ == "__main__":
-    found = run()
-    print_rows([r for r in found if isinstance(r, Row)])
-    for r in found:
-        if isinstance(r, Timing):
-            print(f"{r.benchmark} | {r.case}: {r.note}; {'met' if r.met else 'NOT MET'}")
+    print_rows(run())

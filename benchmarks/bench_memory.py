@@ -129,7 +129,4 @@ def run(repeats: int = 5) -> list[Row]:
 
 
 if __name__ == "__main__":
-    rows = run()
-    print_rows(rows)
-    for row in rows:
-        print(f"  {row.case}: {row.note}")
+    print_rows(run())

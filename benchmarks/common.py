@@ -79,14 +79,6 @@ def fix_threads(threads: int = 2) -> None:
     torch.set_num_threads(threads)
 
 
-def print_rows(rows: list[Row]) -> None:
-    for row in rows:
-        goal = "" if row.goal is None else f"  goal <= {row.goal:g}x: {'met' if row.met else 'NOT MET'}"
-        print(f"{row.benchmark} | {row.case}: {row.ours} {row.ours_value:.2f} {row.unit} vs {row.baseline} "
-              f"{row.baseline_value:.2f} {row.unit} = {row.ratio:.2f}x (min {row.ratio_min:.2f}, "
-              f"max {row.ratio_max:.2f}){goal}")
-
-
 @dataclass
 class Timing:
     """A run time that has no baseline to compare with (a notebook, an epoch): reported against its budget."""
@@ -109,3 +101,19 @@ class Timing:
 
 def timing(benchmark: str, case: str, seconds: list[float], budget: float | None = None, note: str = "") -> Timing:
     return Timing(benchmark, case, statistics.median(seconds), min(seconds), max(seconds), budget, note)
+
+
+def print_rows(rows: list[Row | Timing]) -> None:
+    """Every row on one line (ratio or time, and the goal), its note indented below it: what a script prints."""
+    for row in rows:
+        if isinstance(row, Timing):
+            budget = "" if row.budget is None else f", budget {row.budget:g} s: {'met' if row.met else 'NOT MET'}"
+            print(f"{row.benchmark} | {row.case}: {row.seconds:.3g} s (min {row.seconds_min:.3g}, "
+                  f"max {row.seconds_max:.3g}){budget}")
+        else:
+            goal = "" if row.goal is None else f"  goal <= {row.goal:g}x: {'met' if row.met else 'NOT MET'}"
+            print(f"{row.benchmark} | {row.case}: {row.ours} {row.ours_value:.2f} {row.unit} vs {row.baseline} "
+                  f"{row.baseline_value:.2f} {row.unit} = {row.ratio:.2f}x (min {row.ratio_min:.2f}, "
+                  f"max {row.ratio_max:.2f}){goal}")
+        if row.note:
+            print(f"    {row.note}")
