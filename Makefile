@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600
 
-.PHONY: install lab test smoke lint notebooks sync data checkpoint bench clean
+.PHONY: install lab test portable smoke lint notebooks sync data checkpoint bench clean
 
 # Creates .venv when missing and installs into it; runs again only when requirements.txt or pyproject.toml change.
 $(INSTALLED): requirements.txt pyproject.toml
@@ -27,6 +27,11 @@ lint: $(INSTALLED)
 # Lint, then pytest of tests/ and strict nbval over every notebook (solutions included), offline.
 test: lint
 	COURSE_OFFLINE=1 $(BIN)/python -m pytest tests notebooks $(NBVAL)
+
+# Every notebook and the retraining tests again with the plain (non-SIMD) CPU kernels: another processor's
+# rounding, replayed on this one, so that an output that only reproduces on one kind of CPU cannot land (.ci/run).
+portable: $(INSTALLED)
+	ATEN_CPU_CAPABILITY=default COURSE_OFFLINE=1 $(BIN)/python -m pytest tests/test_models_train.py notebooks $(NBVAL)
 
 # A quick check of a laptop (about 15 s once installed): notebook 00 loads the data and the model, plots, checks.
 smoke: $(INSTALLED)

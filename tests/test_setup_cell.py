@@ -45,8 +45,8 @@ def test_notebook_03_alone_in_an_empty_folder_runs_as_on_colab(tmp_path, monkeyp
     clone = tmp_path / "feature-maps-in-pytorch"
     assert (clone / "data" / "simplecnn.pt").is_file()
     assert nb.cells[-1].outputs[0].text.strip() == str(clone / "utils" / "__init__.py")
-    assert "identical to data/simplecnn.pt: True" in "".join(
-        o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "same answer as the checkpoint on at least 97% of the test digits: True" in printed
 
 
 def test_setup_cell_runs_twice_and_from_outside_the_course(tmp_path):

@@ -20,7 +20,7 @@ from .data import load_mnist
 from .models import CHECKPOINT, CheckpointError, SimpleCNN, load_checkpoint, save_checkpoint
 
 SEED = 0
-THREADS = 2  # fixed, so that CPU results are the same on every machine (they change with the thread count)
+THREADS = 2  # fixed: on one machine, CPU results then repeat run after run (they change with the thread count)
 RECIPE = {"epochs": 5, "lr": 1e-3, "batch_size": 64, "seed": SEED}  # how data/simplecnn.pt was trained
 
 
@@ -120,6 +120,21 @@ def accuracy(model: nn.Module, loader: DataLoader, device=None) -> float:
     return (predicted == true).sum().item() / len(true)
 
 
+def agreement(model: nn.Module, other: nn.Module, loader: DataLoader) -> float:
+    """The fraction of loader's samples on which two models predict the same class.
+
+    One recipe trained on two CPUs gives slightly different weights (see `training_environment`); a sound recipe
+    still gives two models that agree on nearly every digit.
+
+    >>> shipped = load_trained_simplecnn()
+    >>> agreement(shipped, shipped, make_loader(load_mnist(False, verbose=False), 500))
+    1.0
+    """
+    mine, _ = predict(model, loader)
+    theirs, _ = predict(other, loader)
+    return (mine == theirs).float().mean().item()
+
+
 def confusion_matrix(predicted: torch.Tensor, true: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
     """Counts[i, j]: how many samples of true class i were predicted as class j.
 
@@ -158,6 +173,19 @@ def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None, *
     return history
 
 
+def training_environment() -> dict[str, object]:
+    """What the last digits of a CPU training run depend on: torch's version, the CPU kernels it uses, the threads.
+
+    torch picks its kernels by CPU (AVX-512, AVX2, Arm, ...), and each rounds the same sums a little differently, so
+    the same recipe gives slightly different weights on different machines; `make checkpoint` stores this record.
+
+    >>> sorted(training_environment())
+    ['cpu_capability', 'threads', 'torch']
+    """
+    return {"torch": str(torch.__version__), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "threads": torch.get_num_threads()}
+
+
 def train_reference_model(path: str | Path = CHECKPOINT, *, progress: bool = False) -> SimpleCNN:
     """Train the SimpleCNN with the course's recipe on the bundled subset, on the CPU, and save it to path.
 
@@ -169,12 +197,13 @@ def train_reference_model(path: str | Path = CHECKPOINT, *, progress: bool = Fal
         try:
             torch.manual_seed(SEED)
             torch.set_num_threads(THREADS)
+            environment = training_environment()
             model = SimpleCNN()
             history = fit(model, train_set, test_set, epochs=RECIPE["epochs"], lr=RECIPE["lr"],
                           batch_size=RECIPE["batch_size"], seed=SEED, device="cpu", progress=progress)
         finally:
             torch.set_num_threads(threads)
-    save_checkpoint(model, path, **RECIPE, data="bundled subset", threads=THREADS,
+    save_checkpoint(model, path, **RECIPE, data="bundled subset", **environment,
                     test_accuracy=history[-1].test_accuracy)
     return model
 
