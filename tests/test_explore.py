@@ -10,7 +10,7 @@ from torch import nn
 
 from utils import SimpleCNN, explore, load_mnist, load_trained_simplecnn
 from utils.display import normalize_maps
-from utils.explore import Explorer
+from utils.explorer import Explorer
 
 
 @pytest.fixture(scope="module")

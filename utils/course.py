@@ -8,6 +8,8 @@ import torch
 
 from .train import SEED, THREADS, pick_device, seed_everything
 
+__all__ = ["setup"]
+
 
 def setup(seed: int = SEED, threads: int = THREADS, device: str | None = None, verbose: bool = True) -> torch.device:
     """Seed everything, fix the CPU thread count, set the plotting defaults and return the device to use.

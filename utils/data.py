@@ -17,6 +17,9 @@ from typing import Literal
 
 from torchvision import datasets, transforms
 
+__all__ = ["DATA_DIR", "DatasetFileError", "check_idx_files", "download_full_mnist", "load_mnist", "mnist_transform",
+           "main"]
+
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 FULL_ROOT = DATA_DIR  # torchvision reads <root>/MNIST/raw/
 SUBSET_ROOT = DATA_DIR / "mnist_subset"  # the bundled 4000/1000 digits, never written to at run time

@@ -32,6 +32,9 @@ from dataclasses import dataclass
 
 import torch
 
+__all__ = ["channel_stats", "ChannelStats", "ChannelStatsAccumulator", "SPARSE_THRESHOLD", "SATURATED_RTOL",
+           "health_warnings", "MAX_DEAD", "MAX_SPARSE"]
+
 SPARSE_THRESHOLD = 0.9  # sparse: zero (not positive) at least this fraction of the time
 SATURATED_RTOL = 0.05  # saturated: positive mean and std below this fraction of it
 
@@ -226,9 +229,6 @@ def _check_maps(maps: torch.Tensor, channels: int | None) -> torch.Tensor:
     return maps
 
 
-__all__ = ["channel_stats", "ChannelStats", "ChannelStatsAccumulator", "SPARSE_THRESHOLD", "SATURATED_RTOL"]
-
-
 # --- Health check for training runs (notebook 06) ------------------------------------------------------------------
 
 MAX_DEAD = 0.25  # health_warnings: more than this fraction of a layer's channels dead is a warning
@@ -266,6 +266,3 @@ def health_warnings(maps: Mapping[str, torch.Tensor], *, max_dead: float = MAX_D
             warnings.append(f"{name}: {weak} of {stats.channels} channels dead or sparse "
                             f"({weak / stats.channels:.0%}, limit {max_sparse:.0%})")
     return warnings
-
-
-__all__ += ["health_warnings", "MAX_DEAD", "MAX_SPARSE"]

@@ -19,6 +19,9 @@ from tqdm.auto import tqdm
 from .data import load_mnist
 from .models import CHECKPOINT, CheckpointError, SimpleCNN, load_checkpoint, save_checkpoint
 
+__all__ = ["SEED", "THREADS", "RECIPE", "EpochResult", "accuracy", "confusion_matrix", "fit", "load_trained_simplecnn",
+           "main", "make_loader", "pick_device", "predict", "seed_everything", "train_epoch", "train_reference_model"]
+
 SEED = 0
 THREADS = 2  # fixed, so that CPU results are the same on every machine (they change with the thread count)
 RECIPE = {"epochs": 5, "lr": 1e-3, "batch_size": 64, "seed": SEED}  # how data/simplecnn.pt was trained

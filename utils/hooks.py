@@ -31,7 +31,7 @@ LayerRef = str | nn.Module
 
 __all__ = [
     "FeatureMaps", "LayerInfo", "LayerNameError", "LayerNotRunError", "LayerTable", "ReusedLayerError",
-    "capture", "eval_mode", "find_layer", "get_feature_maps", "list_layers", "to_model_device",
+    "capture", "eval_mode", "find_layer", "get_feature_maps", "hook_count", "list_layers", "to_model_device",
 ]
 
 
@@ -122,7 +122,7 @@ def find_layer(model: nn.Module, name: str) -> nn.Module:
     >>> find_layer(SimpleCNN(), "conv3")
     Traceback (most recent call last):
     ...
-    utils.capture.LayerNameError: No layer named 'conv3' in SimpleCNN. Did you mean 'conv1' or 'conv2'?
+    utils.hooks.LayerNameError: No layer named 'conv3' in SimpleCNN. Did you mean 'conv1' or 'conv2'?
     Names are the dotted paths that model.named_modules() gives (such as 'layer1.0.conv1'); list_layers(model) ...
     """
     if not isinstance(name, str):
@@ -382,6 +382,19 @@ def get_feature_maps(model: nn.Module, x: torch.Tensor, layers: LayerRef | Itera
         except _StopForward:
             pass
     return maps
+
+
+def hook_count(model: nn.Module) -> int:
+    """How many forward hooks (pre-hooks included) are attached to the model and its submodules.
+
+    torch has no public way to list hooks, so this is the one place that reads its private `_forward_hooks`.
+
+    >>> model = SimpleCNN()
+    >>> handle = model.conv1.register_forward_hook(lambda module, args, output: None)
+    >>> hook_count(model), handle.remove(), hook_count(model)
+    (1, None, 0)
+    """
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
 
 
 # --- list_layers ---------------------------------------------------------------------------------------------------

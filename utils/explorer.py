@@ -1,7 +1,7 @@
 """An interactive feature-map explorer for notebooks: `explore(model, images)` returns an ipywidgets widget.
 
 The model runs once, when the explorer is made: every requested layer's maps and the predictions are captured
-for every image (`utils.capture`). Moving a control only redraws the figure, which is made once and kept: the
+for every image (`utils.hooks`). Moving a control only redraws the figure, which is made once and kept: the
 input image is updated in place, the grid of maps is redrawn into its axes by `plot_feature_maps`, and the
 figure is sent to the page as a PNG in an `ipywidgets.Image`. That needs nothing but the standard widgets and
 the inline backend, so it works alike in JupyterLab, Jupyter Notebook, Colab, Binder and VS Code.
@@ -24,8 +24,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from .capture import capture
 from .display import MODES, plot_feature_maps
+from .hooks import capture
 
 __all__ = ["Explorer", "View", "explore"]
 
