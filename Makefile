@@ -23,10 +23,11 @@ lab: $(INSTALLED)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
+	$(BIN)/python -m mypy
 
-# Lint, then pytest of tests/ and strict nbval over every notebook (solutions included), offline.
+# Lint, then pytest of tests/, the doctests of utils/ and strict nbval over every notebook (solutions included), offline.
 test: lint
-	COURSE_OFFLINE=1 $(BIN)/python -m pytest tests notebooks $(NBVAL)
+	COURSE_OFFLINE=1 $(BIN)/python -m pytest tests notebooks --doctest-modules utils $(NBVAL)
 
 # A quick check of a laptop (about 15 s once installed): notebook 00 loads the data and the model, plots, checks.
 smoke: $(INSTALLED)
