@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from .display import MODES, plot_feature_maps
-from .hooks import capture
+from .hooks import FeatureMaps, LayerNotRunError, ReusedLayerError, capture, eval_mode, to_model_device
 
 __all__ = ["Explorer", "View", "explore"]
 
@@ -301,6 +301,23 @@ def _as_batch(images, labels) -> tuple[torch.Tensor, list[int] | None]:
     return batch.cpu(), labels
 
 
+def _one_map(captured: FeatureMaps, name: str, model_name: str) -> torch.Tensor:
+    """The layer's maps when it ran once; otherwise an error that an explorer user can act on."""
+    calls = captured.calls(name)
+    if not calls:
+        raise LayerNotRunError(
+            f"Layer {name!r} did not run when explore ran {model_name} on the images, so it has no maps to show: "
+            "forward() never calls it (a spare module) or took a branch that skips it. Leave it out of layers=[...]; "
+            "list_layers(model, example) shows which layers run.")
+    if len(calls) > 1:
+        raise ReusedLayerError(
+            f"Layer {name!r} runs {len(calls)} times in one forward pass of {model_name} (a module used more than "
+            "once), so explore cannot tell which of its outputs to show. Explore the layer that feeds each call "
+            "instead (such as the convolution before it), or capture it yourself: get_feature_maps(model, x, "
+            f"[{name!r}]).calls({name!r}).")
+    return calls[0]
+
+
 def explore(model: nn.Module, images, layers=None, *, labels=None, class_names: Sequence[str] | None = None
             ) -> Explorer:
     """An interactive explorer of `model`'s feature maps on `images`: controls for image, layer, channels, scale.
@@ -325,20 +342,9 @@ def explore(model: nn.Module, images, layers=None, *, labels=None, class_names: 
     2
     """
     batch, labels = _as_batch(images, labels)
-    training = [(module, module.training) for module in model.modules()]
-    parameter = next(iter(model.parameters()), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
-    try:
-        model.eval()
-        with torch.no_grad(), capture(model, layers, device="cpu") as captured:
-            output = model(batch.to(device))
-    finally:
-        for module, mode in training:
-            module.training = mode
-    maps = {name: captured[name] for name in captured}
-    if not maps:
-        raise ValueError("explore captured no layer: the model has no nn.Conv2d; name the layers to show with "
-                         "layers=[...] (list_layers(model) lists them).")
+    with eval_mode(model), torch.no_grad(), capture(model, layers, device="cpu") as captured:
+        output = model(to_model_device(model, batch))
+    maps = {name: _one_map(captured, name, type(model).__name__) for name in captured.requested}
     for name, tensor in maps.items():
         if tensor.dim() != 4:
             raise ValueError(f"Layer {name!r} outputs shape {tuple(tensor.shape)}, not (N, C, H, W) feature maps; "

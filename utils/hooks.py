@@ -109,6 +109,11 @@ class FeatureMaps(Mapping[str, torch.Tensor]):
                     "(list_layers(model) shows every name).")
             raise unknown_name_error(name, list(self._calls), "these captured maps", hint) from None
 
+    @property
+    def requested(self) -> tuple[str, ...]:
+        """Every layer name asked for, in order, the ones that did not run included."""
+        return tuple(self._calls)
+
     def calls(self, name: str) -> tuple[torch.Tensor, ...]:
         """Every output the layer produced while hooked, in order (empty when it never ran).
 

@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .data import load_mnist
+from .hooks import eval_mode, to_model_device
 from .models import CHECKPOINT, CheckpointError, SimpleCNN, load_checkpoint, save_checkpoint
 
 __all__ = ["SEED", "THREADS", "RECIPE", "EpochResult", "accuracy", "confusion_matrix", "fit", "load_trained_simplecnn",
@@ -98,18 +99,23 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader: DataLoader, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(predicted classes, true labels) over loader, on the CPU; the model's train/eval mode is restored."""
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
+def predict(model: nn.Module, loader: DataLoader, device: torch.device | str | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(predicted classes, true labels) over loader, on the CPU; every submodule's train/eval mode is restored.
+
+    Images go to `device`, by default the model's own.
+
+    >>> model = SimpleCNN().train()
+    >>> predicted, true = predict(model, make_loader(load_mnist(train=False, verbose=False), 500))
+    >>> predicted.shape, model.training
+    (torch.Size([1000]), True)
+    """
     predicted, true = [], []
-    try:
+    with eval_mode(model):
         for images, labels in loader:
-            predicted.append(model(images.to(device)).argmax(1).cpu())
+            x = images.to(device) if device is not None else to_model_device(model, images)
+            predicted.append(model(x).argmax(1).cpu())
             true.append(labels)
-    finally:
-        model.train(was_training)
     return torch.cat(predicted), torch.cat(true)
 
 
