@@ -42,7 +42,7 @@ def _plot_defaults() -> None:
 
 def _enable_colab_widgets() -> None:
     try:
-        from google.colab import output  # type: ignore[import-not-found]
+        from google.colab import output
 
         output.enable_custom_widget_manager()
     except (ImportError, AttributeError):

@@ -11,6 +11,7 @@ import socket
 import struct
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
@@ -131,7 +132,8 @@ def _choose_root(source: Source) -> tuple[Path, str]:
 _chosen: dict[Source, tuple[Path, str]] = {}
 
 
-def load_mnist(train: bool = True, *, source: Source = "auto", transform=None, verbose: bool = True):
+def load_mnist(train: bool = True, *, source: Source = "auto", transform: Callable | None = None,
+               verbose: bool = True) -> datasets.MNIST:
     """MNIST as a torchvision `MNIST` dataset with the course's transform (values in [-1, 1]).
 
     source="auto" prefers the full MNIST already in data/, then a download (skipped when COURSE_OFFLINE=1),

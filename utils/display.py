@@ -45,7 +45,8 @@ MODES = ("layer", "channel", "symmetric")
 
 # --- Normalization -----------------------------------------------------------------------------------------------
 
-def normalize_maps(maps, mode: str = "layer", clip: tuple[float, float] | None = None) -> torch.Tensor:
+def normalize_maps(maps: torch.Tensor | np.ndarray, mode: str = "layer",
+                   clip: tuple[float, float] | None = None) -> torch.Tensor:
     """Feature maps scaled for display, in a new tensor: `maps` is never changed, and no NaN or inf comes out.
 
     `maps` is a tensor or array of shape (H, W), (C, H, W) or (N, C, H, W). Modes and what they return:
@@ -149,7 +150,7 @@ def _as_tensor(maps, name: str) -> torch.Tensor:
 
 
 def _check_not_empty(x: torch.Tensor | np.ndarray, name: str) -> None:
-    if x.numel() == 0:
+    if (x.numel() if isinstance(x, torch.Tensor) else x.size) == 0:
         raise ValueError(f"{name} is empty (shape {tuple(x.shape)}): there is nothing to draw.")
 
 
@@ -246,10 +247,11 @@ def _pick_channels(channels, count: int) -> list[int]:
 
 # --- Feature maps ------------------------------------------------------------------------------------------------
 
-def plot_feature_maps(maps, *, sample: int = 0, channels=None, mode: str | None = "auto",
+def plot_feature_maps(maps: torch.Tensor | np.ndarray, *, sample: int = 0, channels: Iterable[int] | None = None,
+                      mode: str | None = "auto",
                       clip: tuple[float, float] | None = None, cmap: str | Colormap | None = None,
                       ncols: int | None = None, colorbar: bool = False, title: str | None = None,
-                      labels: bool = True, ax: Axes | None = None, pad_color=None) -> Figure:
+                      labels: bool = True, ax: Axes | None = None, pad_color: str | None = None) -> Figure:
     """Draw one sample's feature maps as a grid of tiles in ONE image; returns the Figure (never calls show).
 
     - `maps`: (C, H, W), or (N, C, H, W) with `sample` choosing the sample (negative counts from the end).
@@ -360,9 +362,9 @@ def _maps_title(title: str | None, shape, index: int | None, chosen: list[int], 
 
 # --- Filters -----------------------------------------------------------------------------------------------------
 
-def plot_filters(weights_or_conv, *, in_channel: int | None = None, ncols: int | None = None,
+def plot_filters(weights_or_conv: torch.Tensor | nn.Conv2d, *, in_channel: int | None = None, ncols: int | None = None,
                  cmap: str | Colormap = DIVERGING, colorbar: bool = True, title: str | None = None,
-                 labels: bool = True, ax: Axes | None = None, pad_color=None) -> Figure:
+                 labels: bool = True, ax: Axes | None = None, pad_color: str | None = None) -> Figure:
     """Draw a convolution's filters as one image, on one colour scale centred on 0 (`vmin == -vmax`).
 
     `weights_or_conv` is an `nn.Conv2d` or its weight tensor, shape (out_channels, in_channels, kh, kw). Every

@@ -89,8 +89,10 @@ class GridFigure(Figure):
         """The values drawn for `channel` (after scaling), read back from the image."""
         if self.layout is None or channel not in self.channels:
             raise KeyError(f"channel {channel} is not in this grid; it shows channels {self.channels}.")
-        image = self.axes[0].images[0].get_array()
-        return self.layout.tile(np.ma.getdata(image), self.channels.index(channel))
+        shown = self.axes[0].images[0].get_array()
+        assert shown is not None  # the grid's image always holds data
+        image = np.ma.getdata(shown)
+        return self.layout.tile(np.asarray(image), self.channels.index(channel))
 
     def _repr_png_(self) -> bytes:
         buffer = io.BytesIO()
@@ -123,7 +125,7 @@ def _pad_colour(cmap: Colormap) -> tuple[float, float, float]:
     return to_rgb(PAD_CANDIDATES[int(np.argmax(distance))])
 
 
-def colormap_with_pad(cmap: str | Colormap | None, signed: bool, pad_color: object = None) -> Colormap:
+def colormap_with_pad(cmap: str | Colormap | None, signed: bool, pad_color: str | None = None) -> Colormap:
     """The colormap (a default one for signed or non-negative data when None) whose 'bad' colour marks padding."""
     base = colormaps[cmap or (DIVERGING if signed else SEQUENTIAL)] if not isinstance(cmap, Colormap) else cmap
     return base.with_extremes(bad=pad_color if pad_color is not None else _pad_colour(base))
@@ -154,9 +156,9 @@ def draw_grid(tiles: np.ndarray, ncols: int, style: GridStyle, ax: Axes | None) 
     nrows = math.ceil(count / ncols)
     scale = max(1, math.ceil(MIN_TILE_PX / max(h, w)))
     given = ax is not None
-    if given:
-        box = ax.get_position()
-        tile_in = min(box.width * ax.figure.get_figwidth() / ncols, box.height * ax.figure.get_figheight() / nrows)
+    if ax is not None:
+        box, (fig_w, fig_h) = ax.get_position(), ax.figure.get_size_inches()  # type: ignore[union-attr]
+        tile_in = min(box.width * fig_w / ncols, box.height * fig_h / nrows)
         pixel_in = tile_in / (max(h, w) * scale)
     else:  # every value gets a whole number of screen pixels, so that all of them are drawn the same size
         dpi = float(rcParams["figure.dpi"])
@@ -168,7 +170,11 @@ def draw_grid(tiles: np.ndarray, ncols: int, style: GridStyle, ax: Axes | None) 
     layout = GridLayout(count, ncols, h * scale, w * scale, scale, max(1, round(0.06 / pixel_in)), band)
     image = _grid_image(tiles, layout)
 
-    figure, ax = (ax.figure, ax) if given else _new_figure(layout, pixel_in, style)
+    figure: Figure
+    if ax is not None:
+        figure = ax.figure  # type: ignore[assignment]  # a SubFigure draws the same
+    else:
+        figure, ax = _new_figure(layout, pixel_in, style)
     shown = ax.imshow(image, cmap=style.cmap, vmin=style.vmin, vmax=style.vmax, interpolation="nearest",
                       interpolation_stage="rgba")  # colours first, at the grid's size: then only pixels are copied
     ax.set_xticks([])
@@ -180,7 +186,7 @@ def draw_grid(tiles: np.ndarray, ncols: int, style: GridStyle, ax: Axes | None) 
         _add_colorbar(figure, ax, shown, style, own_axes=not given)
     if given and style.title:
         ax.set_title(style.title)
-    if not given:
+    if isinstance(figure, GridFigure) and not given:
         figure.layout = layout
     return figure
 
@@ -210,7 +216,8 @@ def _annotate(ax: Axes, layout: GridLayout, style: GridStyle, fontsize: float, p
     """Labels above the tiles, red outlines on dead ones, row and column labels for a table layout."""
     dead = set(style.dead)
     if style.labels:
-        plain, marked = [], []
+        plain: list[tuple[float, float, str]] = []
+        marked: list[tuple[float, float, str]] = []
         for k in range(layout.count):
             rows, cols = layout.box(k)
             spot = (cols.start - 0.5, rows.start - 0.5 - 0.28 * layout.band)

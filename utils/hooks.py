@@ -18,8 +18,9 @@ tuple or anything else (nn.LSTM, attention) raises a TypeError naming it, and yo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -28,6 +29,7 @@ from .layer_names import LayerNameError, find_layer, unknown_name_error
 
 Device = torch.device | str | None
 LayerRef = str | nn.Module
+T = TypeVar("T")
 
 __all__ = [
     "FeatureMaps", "LayerInfo", "LayerNameError", "LayerNotRunError", "LayerTable", "ReusedLayerError",
@@ -55,7 +57,7 @@ class _StopForward(BaseException):
 def _resolve(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None) -> dict[str, nn.Module]:
     """The requested layers as {name: module}, in the order given, without repeats; None: every nn.Conv2d."""
     if layers is None:
-        found = {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+        found: dict[str, nn.Module] = {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
         if not found:
             raise ValueError(f"{type(model).__name__} has no nn.Conv2d layer, and layers=None captures those. "
                              "Pass the names you want, layers=[...]; list_layers(model) shows them.")
@@ -191,7 +193,8 @@ def _not_a_tensor(name: str, module: nn.Module, output: object) -> TypeError:
 
 
 @contextmanager
-def _hooked(model: nn.Module, layers, clone: bool, device: Device, stop_early: bool) -> Iterator[FeatureMaps]:
+def _hooked(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None, clone: bool, device: Device,
+            stop_early: bool) -> Iterator[FeatureMaps]:
     modules = _resolve(model, layers)
     maps = FeatureMaps(modules, type(model).__name__)
     copy = _copier(clone, device)
@@ -229,7 +232,7 @@ def _hooked(model: nn.Module, layers, clone: bool, device: Device, stop_early: b
 
 
 def capture(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None = None, *, clone: bool = True,
-            device: Device = "cpu"):
+            device: Device = "cpu") -> AbstractContextManager[FeatureMaps]:
     """Context manager: record the outputs of `layers` every time `model` runs inside the block.
 
     layers: dotted names as in `model.named_modules()` (a single name or a list; modules work too); None means
@@ -270,13 +273,17 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
             module.training = True
 
 
-def to_model_device(model: nn.Module, x):
-    """x moved to the device of the model's first parameter or buffer, when x is a tensor and they differ."""
-    first = next(iter(model.parameters()), None)
+def to_model_device(model: nn.Module, x: T) -> T:
+    """x moved to the device of the model's first parameter or buffer, when x is a tensor and they differ.
+
+    >>> to_model_device(SimpleCNN(), torch.zeros(1)).device
+    device(type='cpu')
+    """
+    first: torch.Tensor | None = next(iter(model.parameters()), None)
     if first is None:
         first = next(iter(model.buffers()), None)
     if isinstance(x, torch.Tensor) and first is not None and x.device != first.device:
-        return x.to(first.device)
+        return x.to(first.device)  # type: ignore[return-value]  # a tensor in, a tensor out
     return x
 
 

@@ -63,7 +63,7 @@ class ChannelStats(Mapping):
     frac_zero: torch.Tensor
     dead: torch.Tensor
     samples: int
-    values: int
+    values: int  # type: ignore[assignment]  # a count of values per channel; Mapping.values() stays reachable as keys
 
     __eq__ = object.__eq__  # Mapping's __eq__ would compare tensors elementwise
     __hash__ = object.__hash__
@@ -146,7 +146,8 @@ class ChannelStatsAccumulator:
         self._channels: int | None = None
         self._samples = 0
         self._count = 0
-        self._mean = self._m2 = self._min = self._max = self._nonpositive = None
+        empty = torch.zeros(0, dtype=torch.float64)  # replaced by the first batch's values
+        self._mean = self._m2 = self._min = self._max = self._nonpositive = empty
 
     def update(self, maps: torch.Tensor) -> None:
         """Add one batch of maps, shape (N, C, H, W)."""

@@ -10,6 +10,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -25,7 +26,7 @@ __all__ = ["SEED", "THREADS", "RECIPE", "EpochResult", "accuracy", "confusion_ma
 
 SEED = 0
 THREADS = 2  # fixed, so that CPU results are the same on every machine (they change with the thread count)
-RECIPE = {"epochs": 5, "lr": 1e-3, "batch_size": 64, "seed": SEED}  # how data/simplecnn.pt was trained
+RECIPE: dict[str, Any] = {"epochs": 5, "lr": 1e-3, "batch_size": 64, "seed": SEED}  # how data/simplecnn.pt was trained
 
 
 def pick_device(prefer: str | None = None) -> torch.device:

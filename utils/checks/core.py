@@ -62,8 +62,9 @@ def as_number(value: object) -> float | None:
     >>> as_number(torch.tensor([2])), as_number("2"), as_number(True)
     (2.0, None, None)
     """
-    if hasattr(value, "item") and getattr(value, "numel", lambda: getattr(value, "size", 0))() == 1:
-        value = value.item()  # type: ignore[union-attr]
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "numel", lambda: getattr(value, "size", 0))() == 1:
+        value = item()
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return float(value)
     return None

@@ -90,7 +90,7 @@ def check_sample_channels(select: Callable[[torch.Tensor], torch.Tensor]) -> Che
 
 def _judge_limits(result: object, m: torch.Tensor) -> str | None:
     try:
-        vmin, vmax = (as_number(v) for v in result)  # type: ignore[union-attr]
+        vmin, vmax = (as_number(v) for v in result)  # type: ignore[attr-defined]  # anything: errors are caught
     except (TypeError, ValueError):
         return "return two numbers, (vmin, vmax)."
     if vmin is None or vmax is None:

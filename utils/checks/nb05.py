@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 
 from ..stats import channel_stats
@@ -16,20 +18,20 @@ def _channel_list(channels: object, count: int) -> list[int] | str:
     """channels (ints, or a boolean mask of `count` values) as sorted ints, or a message saying what is wrong."""
     if isinstance(channels, torch.Tensor):
         channels = channels.flatten().tolist()
-    try:
-        items = list(channels)
-    except TypeError:
+    if not isinstance(channels, Iterable) or isinstance(channels, (str, bytes)):
         return "give a list of channel numbers, e.g. [0, 5], or the boolean mask stats.dead."
+    items = list(channels)
     if items and all(isinstance(v, bool) for v in items):
         if len(items) != count:
             return f"a boolean mask needs one value per channel ({count})."
         return [i for i, dead in enumerate(items) if dead]
     numbers = [as_number(v) for v in items]
-    if any(n is None or n != int(n) for n in numbers):
+    whole = [int(n) for n in numbers if n is not None and n == int(n)]
+    if len(whole) != len(items):
         return "give channel numbers as integers."
-    if any(not 0 <= n < count for n in numbers):
+    if any(not 0 <= n < count for n in whole):
         return f"the layer has {count} channels, numbered 0 to {count - 1}."
-    return sorted({int(n) for n in numbers})
+    return sorted(set(whole))
 
 
 def check_dead_channels(channels: object) -> CheckResult:
