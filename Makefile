@@ -23,10 +23,11 @@ lab: $(INSTALLED)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
+	$(BIN)/python -m mypy
 
-# Lint, then pytest of tests/ and strict nbval over every notebook (solutions included), offline.
+# Lint, then pytest of tests/, the doctests of utils/ and strict nbval over every notebook (solutions included), offline.
 test: lint
-	COURSE_OFFLINE=1 $(BIN)/python -m pytest tests notebooks $(NBVAL)
+	COURSE_OFFLINE=1 $(BIN)/python -m pytest tests notebooks --doctest-modules utils $(NBVAL)
 
 # Every notebook and the retraining tests again with the plain (non-SIMD) CPU kernels: another processor's
 # rounding, replayed on this one, so that an output that only reproduces on one kind of CPU cannot land (.ci/run).

@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 
 from benchmarks.common import Row, Timing, compare, fix_threads, print_rows, time_interleaved, timing  # noqa: E402
 from utils import load_mnist, load_trained_simplecnn  # noqa: E402
-from utils.explore import DPI, _png, explore  # noqa: E402
+from utils.explorer import DPI, _png, explore  # noqa: E402
 
 GOAL_S = 0.25  # median redraw
 

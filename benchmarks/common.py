@@ -16,7 +16,23 @@ import torch
 
 
 @dataclass
-class Row:
+class _Result:
+    """What Row and Timing share: a measured value held against an optional limit, and their dict form."""
+
+    def _value_and_limit(self) -> tuple[float, float | None]:
+        raise NotImplementedError
+
+    @property
+    def met(self) -> bool | None:
+        value, limit = self._value_and_limit()
+        return None if limit is None else value <= limit
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "met": self.met}
+
+
+@dataclass
+class Row(_Result):
     """One comparison: `ours` against `baseline`, as the ratio of their times (median, min and max over pairs)."""
 
     benchmark: str
@@ -32,12 +48,8 @@ class Row:
     note: str = ""
     unit: str = "ms"
 
-    @property
-    def met(self) -> bool | None:
-        return None if self.goal is None else self.ratio <= self.goal
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "met": self.met}
+    def _value_and_limit(self) -> tuple[float, float | None]:
+        return self.ratio, self.goal
 
 
 def time_interleaved(candidates: dict[str, Callable[[], object]], repeats: int = 15, warmup: int = 2,
@@ -80,7 +92,7 @@ def fix_threads(threads: int = 2) -> None:
 
 
 @dataclass
-class Timing:
+class Timing(_Result):
     """A run time that has no baseline to compare with (a notebook, an epoch): reported against its budget."""
 
     benchmark: str
@@ -91,12 +103,8 @@ class Timing:
     budget: float | None = None  # the median must be at most this many seconds (None: just measured)
     note: str = ""
 
-    @property
-    def met(self) -> bool | None:
-        return None if self.budget is None else self.seconds <= self.budget
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "met": self.met}
+    def _value_and_limit(self) -> tuple[float, float | None]:
+        return self.seconds, self.budget
 
 
 def timing(benchmark: str, case: str, seconds: list[float], budget: float | None = None, note: str = "") -> Timing:

@@ -21,6 +21,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+from markers import replace_between  # noqa: E402  (tools/markers.py: shared with tools/sync_notebooks.py)
+
 HERE = ROOT / "benchmarks"
 RESULTS = HERE / "results"
 README = ROOT / "README.md"
@@ -146,12 +149,7 @@ def schedule_table(rows: list[dict]) -> str:
 
 
 def replace_block(path: Path, start: str, end: str, block: str) -> None:
-    text = path.read_text()
-    if start not in text or end not in text:
-        raise SystemExit(f"{path.name} needs the markers {start} and {end}.")
-    before, rest = text.split(start, 1)
-    after = rest.split(end, 1)[1]
-    path.write_text(f"{before}{start}\n{block}\n{end}{after}")
+    path.write_text(replace_between(path.read_text(), start, end, block, path.name))
 
 
 def main() -> None:
@@ -162,8 +160,10 @@ def main() -> None:
     parser.add_argument("--render", action="store_true", help="run nothing: rewrite the tables from the last results")
     args = parser.parse_args()
     names = sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
-    if args.only or args.render:
-        names = [n for n in names if n in (args.only or "").split(",")]
+    if args.render:  # documented as "run nothing", with or without --only
+        names = []
+    elif args.only:
+        names = [n for n in names if n in args.only.split(",")]
     RESULTS.mkdir(exist_ok=True)
     rows = []
     for name in names:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils import SimpleCNN, grad_cam, load_trained_simplecnn, saliency
-from utils.capture import find_layer
+from utils.hooks import find_layer
 
 
 def hooks_left(model: nn.Module) -> int:

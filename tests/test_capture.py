@@ -1,4 +1,4 @@
-"""utils.capture: the contract (names, defaults, detached clones, hooks removed), bad input and faults, and
+"""utils.hooks: the contract (names, defaults, detached clones, hooks removed), bad input and faults, and
 agreement with torchvision's create_feature_extractor tensor for tensor."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from torchvision.models import resnet18, squeezenet1_0
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from utils import FeatureMaps, SimpleCNN, capture, get_feature_maps, list_layers
-from utils.capture import LayerNameError, LayerNotRunError, ReusedLayerError, find_layer
+from utils.hooks import LayerNameError, LayerNotRunError, ReusedLayerError, find_layer
 
 
 def hooks_left(model: nn.Module) -> int:

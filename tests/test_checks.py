@@ -66,3 +66,35 @@ def test_a_check_result_prints_once_and_is_truthy(capsys):
     result = checks.check_flatten_size(800)
     assert result and "✓" in repr(result)
     assert capsys.readouterr().out.count("✓") == 1
+
+
+@pytest.mark.parametrize("answer, expected_kind", [
+    (8, "tuple of four whole numbers"), ("8, 1, 28, 28", "tuple of four whole numbers"),
+    ([8.5, 1, 28, 28], "tuple of four whole numbers"), (object(), "tuple of four whole numbers"),
+    ([8, 1, 28], "has 3 numbers"), (torch.zeros(8, 1, 28, 28), "tuple of four whole numbers"),
+])
+def test_batch_shape_check_never_raises_and_says_what_kind_of_answer(capsys, answer, expected_kind):
+    ok, message = outcome(capsys, checks.check_batch_shape(answer))
+    assert not ok and expected_kind in message, message
+    assert outcome(capsys, checks.check_batch_shape(torch.Size([8, 1, 28, 28])))[0]
+    assert outcome(capsys, checks.check_batch_shape([8.0, 1, 28, 28]))[0]
+
+
+@pytest.mark.parametrize("check, answer", [
+    (checks.check_pool_calls, (4, "4, 32, 4, 4")), (checks.check_pool_calls, (4, [4.5, 32, 4, 4])),
+    (checks.check_pool_calls, (4, 7)), (checks.check_flatten_size, ("800",)), (checks.check_pixel_range, ("a", [])),
+    (checks.check_nested_layer_name, (3,)), (checks.check_horizontal_edge_kernel, ("abc",)),
+    (checks.check_per_class_accuracy, (5,)), (checks.check_sample_channels, ("not a function",)),
+])
+def test_wrong_answers_of_any_type_do_not_raise(capsys, check, answer):
+    ok, message = outcome(capsys, check(*answer))
+    assert not ok and message.startswith("✗ Not yet:"), message
+
+
+def test_a_function_that_changes_its_input_is_told(capsys):
+    def in_place(counts):
+        counts[0, 0] = 0
+        return counts.diag() / counts.sum(1)
+
+    ok, message = outcome(capsys, checks.check_per_class_accuracy(in_place))
+    assert not ok and "changed the tensor it was given" in message

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from utils import channel_stats, checks, get_feature_maps, load_mnist, load_trained_simplecnn
+from utils.checks.exercise_models import BROKEN, RARE
 
 
 def outcome(capsys, result):
@@ -22,7 +23,7 @@ def test_dead_channels(capsys, test_images):
     stats = channel_stats(get_feature_maps(checks.damaged_simplecnn(), test_images, ["conv2"])["conv2"])
     dead = stats.health()["dead"]
     sparse = stats.health()["sparse"]
-    assert set(checks._BROKEN) < set(dead) and sparse == [checks._RARE]  # the exercise is what it says
+    assert set(BROKEN) < set(dead) and sparse == [RARE]  # the exercise is what it says
     answer_text = str(dead)
     for right in (dead, stats.dead, torch.tensor(dead), tuple(reversed(dead))):
         ok, message = outcome(capsys, checks.check_dead_channels(right))
@@ -33,7 +34,7 @@ def test_dead_channels(capsys, test_images):
         ok, message = outcome(capsys, checks.check_dead_channels(wrong))
         assert not ok and message.startswith("✗ Not yet:") and expected in message, (wrong, message)
         assert answer_text not in message
-    ok, message = outcome(capsys, checks.check_dead_channels(checks._BROKEN))  # only the broken ones
+    ok, message = outcome(capsys, checks.check_dead_channels(BROKEN))  # only the broken ones
     assert not ok and "before anyone broke" in message
 
 

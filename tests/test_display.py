@@ -16,7 +16,8 @@ from matplotlib.patches import PathPatch, Rectangle  # noqa: E402
 from torch import nn  # noqa: E402
 
 from utils import normalize_maps, plot_feature_maps  # noqa: E402
-from utils.display import DEAD_COLOUR, GridFigure, plot_filters  # noqa: E402
+from utils.display import plot_filters  # noqa: E402
+from utils.grid import DEAD_COLOUR, GridFigure  # noqa: E402
 
 
 @pytest.fixture
@@ -376,3 +377,14 @@ def test_colorbar_arrows_mark_the_clipped_ends_and_ticks_use_raw_units(maps):
     positions = bar.get_ticks()
     low, high = float(maps[1].min()), float(maps[1].max())
     assert np.allclose(positions, [(v - low) / (high - low) for v in labels], atol=1e-3)
+
+
+def test_tile_labels_follow_a_font_change_after_the_first_figure():
+    from utils.glyphs import text_patch
+
+    items = [(0.0, 10.0, "ch 12")]
+    with matplotlib.rc_context({"font.family": "DejaVu Sans"}):
+        sans = text_patch(items, 8.0, "black").get_path().vertices.copy()
+    with matplotlib.rc_context({"font.family": "DejaVu Serif"}):
+        serif = text_patch(items, 8.0, "black").get_path().vertices
+    assert sans.shape != serif.shape or not (sans == serif).all()

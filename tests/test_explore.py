@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from utils import SimpleCNN, explore, load_mnist, load_trained_simplecnn
+from utils import LayerNotRunError, ReusedLayerError, SimpleCNN, explore, load_mnist, load_trained_simplecnn
 from utils.display import normalize_maps
-from utils.explore import Explorer
+from utils.explorer import Explorer
 
 
 @pytest.fixture(scope="module")
@@ -158,3 +158,34 @@ def test_clear_errors(model, digits):
         explore(model, images, layers=["conv1", "fc1"])
     with pytest.raises(ValueError, match="no nn.Conv2d"):
         explore(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), images)
+
+
+class WithSpare(nn.Module):
+    """A conv that runs, a spare one that never does, and a pool used twice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.spare, self.pool = nn.Conv2d(1, 2, 3), nn.Conv2d(2, 2, 1), nn.MaxPool2d(2)
+
+    def forward(self, x):
+        return self.pool(self.pool(self.conv(x))).flatten(1)
+
+
+def test_explore_names_a_layer_that_never_runs_and_keeps_none_silently():
+    images = torch.zeros(2, 1, 12, 12)
+    for layers in (["spare"], ["conv", "spare"]):
+        with pytest.raises(LayerNotRunError, match="'spare' did not run"):
+            explore(WithSpare(), images, layers=layers)
+
+
+def test_explore_says_what_to_do_with_a_reused_layer():
+    with pytest.raises(ReusedLayerError, match=r"runs 2 times.*Explore the layer that feeds"):
+        explore(WithSpare(), torch.zeros(2, 1, 12, 12), layers=["pool"])
+
+
+def test_explore_restores_every_submodule_mode():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2)).train()
+    model[1].eval()
+    explorer = explore(model, torch.zeros(2, 1, 8, 8))
+    assert model.training and model[0].training and not model[1].training
+    assert list(explorer.maps) == ["0"]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from markers import replace_between  # tools/markers.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -171,11 +172,7 @@ def sync_notebook(path: Path, header: str, outline: str | None, write: bool) -> 
 
 def sync_readme(entries: list[Entry], write: bool) -> bool:
     text = README.read_text()
-    if OUTLINE_START not in text or OUTLINE_END not in text:
-        raise SystemExit(f"README.md needs the markers {OUTLINE_START} and {OUTLINE_END} around its outline.")
-    before, rest = text.split(OUTLINE_START, 1)
-    _, after = rest.split(OUTLINE_END, 1)
-    new = f"{before}{OUTLINE_START}\n{outline_markdown(entries, 'notebooks/')}\n{OUTLINE_END}{after}"
+    new = replace_between(text, OUTLINE_START, OUTLINE_END, outline_markdown(entries, "notebooks/"), "README.md")
     if new != text and write:
         README.write_text(new)
     return new != text

@@ -1,14 +1,24 @@
 """Helpers for the course "Feature maps in PyTorch": the names below are its stable public contract.
 
-Everything else lives in the modules, one per concern: data, models, train, capture, display, stats, explore,
-attribution, checks (exercise checks) and course (the notebooks' setup cell).
+Everything else lives in the modules, one per concern, each named after its concern (never after a function it
+exports, so `utils.hooks` is always the module): data, models, train, hooks (forward hooks and capture), display,
+glyphs (tile labels), stats, explorer (the interactive widget), attribution, checks (exercise checks, one module
+per notebook) and course (the notebooks' setup cell).
 """
 
 from .attribution import grad_cam, saliency
-from .capture import FeatureMaps, capture, get_feature_maps, list_layers
 from .data import load_mnist
 from .display import normalize_maps, plot_feature_maps
-from .explore import explore
+from .explorer import explore
+from .hooks import (
+    FeatureMaps,
+    LayerNameError,
+    LayerNotRunError,
+    ReusedLayerError,
+    capture,
+    get_feature_maps,
+    list_layers,
+)
 from .models import SimpleCNN
 from .stats import channel_stats
 from .train import load_trained_simplecnn
@@ -16,6 +26,7 @@ from .train import load_trained_simplecnn
 __all__ = [
     "load_mnist", "SimpleCNN", "load_trained_simplecnn",
     "list_layers", "capture", "get_feature_maps", "FeatureMaps",
+    "LayerNameError", "LayerNotRunError", "ReusedLayerError",
     "normalize_maps", "plot_feature_maps",
     "channel_stats",
     "explore",

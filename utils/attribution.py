@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .capture import eval_mode, find_layer, to_model_device
+from .hooks import eval_mode, find_layer, to_model_device
 
 Target = int | Sequence[int] | torch.Tensor | None
 

@@ -8,6 +8,8 @@ import torch
 
 from .train import SEED, THREADS, pick_device, seed_everything
 
+__all__ = ["setup"]
+
 
 def setup(seed: int = SEED, threads: int = THREADS, device: str | None = None, verbose: bool = True) -> torch.device:
     """Seed everything, fix the CPU thread count, set the plotting defaults and return the device to use.
@@ -40,7 +42,7 @@ def _plot_defaults() -> None:
 
 def _enable_colab_widgets() -> None:
     try:
-        from google.colab import output  # type: ignore[import-not-found]
+        from google.colab import output
 
         output.enable_custom_widget_manager()
     except (ImportError, AttributeError):

@@ -11,11 +11,15 @@ import socket
 import struct
 import tempfile
 import urllib.request
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
 from torchvision import datasets, transforms
+
+__all__ = ["DATA_DIR", "DatasetFileError", "check_idx_files", "download_full_mnist", "load_mnist", "mnist_transform",
+           "main"]
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 FULL_ROOT = DATA_DIR  # torchvision reads <root>/MNIST/raw/
@@ -128,7 +132,8 @@ def _choose_root(source: Source) -> tuple[Path, str]:
 _chosen: dict[Source, tuple[Path, str]] = {}
 
 
-def load_mnist(train: bool = True, *, source: Source = "auto", transform=None, verbose: bool = True):
+def load_mnist(train: bool = True, *, source: Source = "auto", transform: Callable | None = None,
+               verbose: bool = True) -> datasets.MNIST:
     """MNIST as a torchvision `MNIST` dataset with the course's transform (values in [-1, 1]).
 
     source="auto" prefers the full MNIST already in data/, then a download (skipped when COURSE_OFFLINE=1),

@@ -12,6 +12,8 @@ from torch import nn
 
 from .data import DATA_DIR
 
+__all__ = ["CHECKPOINT", "CheckpointError", "SimpleCNN", "count_parameters", "load_checkpoint", "save_checkpoint"]
+
 CHECKPOINT = DATA_DIR / "simplecnn.pt"
 
 

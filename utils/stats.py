@@ -32,6 +32,9 @@ from dataclasses import dataclass
 
 import torch
 
+__all__ = ["channel_stats", "ChannelStats", "ChannelStatsAccumulator", "SPARSE_THRESHOLD", "SATURATED_RTOL",
+           "health_warnings", "MAX_DEAD", "MAX_SPARSE"]
+
 SPARSE_THRESHOLD = 0.9  # sparse: zero (not positive) at least this fraction of the time
 SATURATED_RTOL = 0.05  # saturated: positive mean and std below this fraction of it
 
@@ -60,7 +63,7 @@ class ChannelStats(Mapping):
     frac_zero: torch.Tensor
     dead: torch.Tensor
     samples: int
-    values: int
+    values: int  # type: ignore[assignment]  # a count of values per channel; Mapping.values() stays reachable as keys
 
     __eq__ = object.__eq__  # Mapping's __eq__ would compare tensors elementwise
     __hash__ = object.__hash__
@@ -143,7 +146,8 @@ class ChannelStatsAccumulator:
         self._channels: int | None = None
         self._samples = 0
         self._count = 0
-        self._mean = self._m2 = self._min = self._max = self._nonpositive = None
+        empty = torch.zeros(0, dtype=torch.float64)  # replaced by the first batch's values
+        self._mean = self._m2 = self._min = self._max = self._nonpositive = empty
 
     def update(self, maps: torch.Tensor) -> None:
         """Add one batch of maps, shape (N, C, H, W)."""
@@ -226,9 +230,6 @@ def _check_maps(maps: torch.Tensor, channels: int | None) -> torch.Tensor:
     return maps
 
 
-__all__ = ["channel_stats", "ChannelStats", "ChannelStatsAccumulator", "SPARSE_THRESHOLD", "SATURATED_RTOL"]
-
-
 # --- Health check for training runs (notebook 06) ------------------------------------------------------------------
 
 MAX_DEAD = 0.25  # health_warnings: more than this fraction of a layer's channels dead is a warning
@@ -266,6 +267,3 @@ def health_warnings(maps: Mapping[str, torch.Tensor], *, max_dead: float = MAX_D
             warnings.append(f"{name}: {weak} of {stats.channels} channels dead or sparse "
                             f"({weak / stats.channels:.0%}, limit {max_sparse:.0%})")
     return warnings
-
-
-__all__ += ["health_warnings", "MAX_DEAD", "MAX_SPARSE"]

@@ -10,6 +10,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -17,11 +18,16 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from .data import load_mnist
+from .hooks import eval_mode, to_model_device
 from .models import CHECKPOINT, CheckpointError, SimpleCNN, load_checkpoint, save_checkpoint
+
+__all__ = ["SEED", "THREADS", "RECIPE", "EpochResult", "accuracy", "agreement", "confusion_matrix", "fit", "load_trained_simplecnn",
+           "main", "make_loader", "pick_device", "predict", "seed_everything", "train_epoch",
+           "train_reference_model", "training_environment"]
 
 SEED = 0
 THREADS = 2  # fixed: on one machine, CPU results then repeat run after run (they change with the thread count)
-RECIPE = {"epochs": 5, "lr": 1e-3, "batch_size": 64, "seed": SEED}  # how data/simplecnn.pt was trained
+RECIPE: dict[str, Any] = {"epochs": 5, "lr": 1e-3, "batch_size": 64, "seed": SEED}  # how data/simplecnn.pt was trained
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
@@ -95,18 +101,23 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader: DataLoader, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(predicted classes, true labels) over loader, on the CPU; the model's train/eval mode is restored."""
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
+def predict(model: nn.Module, loader: DataLoader, device: torch.device | str | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(predicted classes, true labels) over loader, on the CPU; every submodule's train/eval mode is restored.
+
+    Images go to `device`, by default the model's own.
+
+    >>> model = SimpleCNN().train()
+    >>> predicted, true = predict(model, make_loader(load_mnist(train=False, verbose=False), 500))
+    >>> predicted.shape, model.training
+    (torch.Size([1000]), True)
+    """
     predicted, true = [], []
-    try:
+    with eval_mode(model):
         for images, labels in loader:
-            predicted.append(model(images.to(device)).argmax(1).cpu())
+            x = images.to(device) if device is not None else to_model_device(model, images)
+            predicted.append(model(x).argmax(1).cpu())
             true.append(labels)
-    finally:
-        model.train(was_training)
     return torch.cat(predicted), torch.cat(true)
 
 

@@ -1,7 +1,7 @@
 """An interactive feature-map explorer for notebooks: `explore(model, images)` returns an ipywidgets widget.
 
 The model runs once, when the explorer is made: every requested layer's maps and the predictions are captured
-for every image (`utils.capture`). Moving a control only redraws the figure, which is made once and kept: the
+for every image (`utils.hooks`). Moving a control only redraws the figure, which is made once and kept: the
 input image is updated in place, the grid of maps is redrawn into its axes by `plot_feature_maps`, and the
 figure is sent to the page as a PNG in an `ipywidgets.Image`. That needs nothing but the standard widgets and
 the inline backend, so it works alike in JupyterLab, Jupyter Notebook, Colab, Binder and VS Code.
@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import html
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import ipywidgets as widgets
 import numpy as np
 import torch
+from matplotlib.colorbar import Colorbar
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from torch import nn
 
-from .capture import capture
 from .display import MODES, plot_feature_maps
+from .hooks import FeatureMaps, LayerNotRunError, LayerRef, ReusedLayerError, capture, eval_mode, to_model_device
 
 __all__ = ["Explorer", "View", "explore"]
 
@@ -71,8 +73,8 @@ class _Canvas:
         self.ax_maps.set_anchor("N")  # a grid shorter than the axes sits at the top, under the controls
         self.ax_input.set_anchor("N")
         self.cax = self.figure.add_axes((0.935, 0.12, 0.012, 0.66))
-        self.input = None
-        self.colorbar = None
+        self.input: AxesImage | None = None
+        self.colorbar: Colorbar | None = None
 
     def draw(self, source: Explorer, view: View) -> None:
         i, maps = view.image, source.maps[view.layer]
@@ -81,8 +83,9 @@ class _Canvas:
         if self.input is None:
             self.input = self.ax_input.imshow(picture, cmap="gray", interpolation="nearest")
             self.ax_input.set_axis_off()
-        self.input.set_data(picture)
-        self.input.set_clim(*source.input_limits(i))
+        shown_input = self.input
+        shown_input.set_data(picture)
+        shown_input.set_clim(*source.input_limits(i))
         self.ax_input.set_title(source.caption(i, "\n"), fontsize=10, color=source.caption_colour(i))
         for artist in [*self.ax_maps.images, *self.ax_maps.texts, *self.ax_maps.patches]:
             artist.remove()  # cheaper than cla(), which rebuilds the axis ticks; the axes keep their settings
@@ -96,8 +99,9 @@ class _Canvas:
             self.colorbar = self.figure.colorbar(shown, cax=self.cax)
         else:
             self.colorbar.update_normal(shown)
+        colorbar = self.colorbar
         positions, names = _colorbar_ticks(maps[i], view.scale)
-        self.colorbar.set_ticks(positions, labels=names)
+        colorbar.set_ticks(positions, labels=names)
         self.cax.tick_params(labelsize=8)
         self.ax_maps.apply_aspect()  # where the grid really is, so that the colorbar matches its height
         grid = self.ax_maps.get_position()
@@ -248,7 +252,7 @@ class Explorer(widgets.VBox):
         """Image i's number, label and prediction, e.g. "image 3, label 7, predicted 7 (98%)"."""
         head = [f"image {i}"] + ([f"label {self._class(self.labels[i])}"] if self.labels is not None else [])
         text = ", ".join(head)
-        if self.predictions is not None:
+        if self.predictions is not None and self.confidences is not None:
             text += f"{separator}predicted {self._class(self.predictions[i])} ({100 * self.confidences[i]:.0f}%)"
         return text
 
@@ -278,7 +282,7 @@ def _as_batch(images, labels) -> tuple[torch.Tensor, list[int] | None]:
     if isinstance(images, torch.Tensor):
         batch = images.detach()
     elif isinstance(images, (Sequence, torch.utils.data.Dataset)) and not isinstance(images, (str, bytes)):
-        items = [images[i] for i in range(len(images))]
+        items = [images[i] for i in range(len(images))]  # type: ignore[arg-type]  # datasets that matter have len
         if not items:
             raise ValueError("explore got no images: pass a batch (N, C, H, W) or a list of (image, label) pairs.")
         if all(isinstance(item, (tuple, list)) and len(item) == 2 for item in items):
@@ -301,8 +305,26 @@ def _as_batch(images, labels) -> tuple[torch.Tensor, list[int] | None]:
     return batch.cpu(), labels
 
 
-def explore(model: nn.Module, images, layers=None, *, labels=None, class_names: Sequence[str] | None = None
-            ) -> Explorer:
+def _one_map(captured: FeatureMaps, name: str, model_name: str) -> torch.Tensor:
+    """The layer's maps when it ran once; otherwise an error that an explorer user can act on."""
+    calls = captured.calls(name)
+    if not calls:
+        raise LayerNotRunError(
+            f"Layer {name!r} did not run when explore ran {model_name} on the images, so it has no maps to show: "
+            "forward() never calls it (a spare module) or took a branch that skips it. Leave it out of layers=[...]; "
+            "list_layers(model, example) shows which layers run.")
+    if len(calls) > 1:
+        raise ReusedLayerError(
+            f"Layer {name!r} runs {len(calls)} times in one forward pass of {model_name} (a module used more than "
+            "once), so explore cannot tell which of its outputs to show. Explore the layer that feeds each call "
+            "instead (such as the convolution before it), or capture it yourself: get_feature_maps(model, x, "
+            f"[{name!r}]).calls({name!r}).")
+    return calls[0]
+
+
+def explore(model: nn.Module, images: torch.Tensor | Sequence | torch.utils.data.Dataset,
+            layers: LayerRef | Iterable[LayerRef] | None = None, *, labels: Sequence[int] | torch.Tensor | None = None,
+            class_names: Sequence[str] | None = None) -> Explorer:
     """An interactive explorer of `model`'s feature maps on `images`: controls for image, layer, channels, scale.
 
     - `images`: a batch (N, C, H, W) (or one image), or a sequence of (image, label) pairs such as a slice of
@@ -325,20 +347,9 @@ def explore(model: nn.Module, images, layers=None, *, labels=None, class_names: 
     2
     """
     batch, labels = _as_batch(images, labels)
-    training = [(module, module.training) for module in model.modules()]
-    parameter = next(iter(model.parameters()), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
-    try:
-        model.eval()
-        with torch.no_grad(), capture(model, layers, device="cpu") as captured:
-            output = model(batch.to(device))
-    finally:
-        for module, mode in training:
-            module.training = mode
-    maps = {name: captured[name] for name in captured}
-    if not maps:
-        raise ValueError("explore captured no layer: the model has no nn.Conv2d; name the layers to show with "
-                         "layers=[...] (list_layers(model) lists them).")
+    with eval_mode(model), torch.no_grad(), capture(model, layers, device="cpu") as captured:
+        output = model(to_model_device(model, batch))
+    maps = {name: _one_map(captured, name, type(model).__name__) for name in captured.requested}
     for name, tensor in maps.items():
         if tensor.dim() != 4:
             raise ValueError(f"Layer {name!r} outputs shape {tuple(tensor.shape)}, not (N, C, H, W) feature maps; "

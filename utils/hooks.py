@@ -17,32 +17,27 @@ tuple or anything else (nn.LSTM, attention) raises a TypeError naming it, and yo
 
 from __future__ import annotations
 
-import difflib
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 from torch import nn
 
+from .layer_names import LayerNameError, find_layer, unknown_name_error
+
 Device = torch.device | str | None
 LayerRef = str | nn.Module
+T = TypeVar("T")
 
 __all__ = [
     "FeatureMaps", "LayerInfo", "LayerNameError", "LayerNotRunError", "LayerTable", "ReusedLayerError",
-    "capture", "eval_mode", "find_layer", "get_feature_maps", "list_layers", "to_model_device",
+    "capture", "eval_mode", "find_layer", "get_feature_maps", "hook_count", "list_layers", "to_model_device",
 ]
 
 
 # --- Errors ------------------------------------------------------------------------------------------------------
-
-class LayerNameError(KeyError):
-    """An unknown layer name. A KeyError whose message prints as written (a plain KeyError shows its repr)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
 
 class LayerNotRunError(RuntimeError):
     """A hooked layer that did not run during the forward pass, so there is no map to return."""
@@ -59,90 +54,10 @@ class _StopForward(BaseException):
     """
 
 
-# --- Names ---------------------------------------------------------------------------------------------------------
-
-def _layer_names(model: nn.Module) -> list[str]:
-    """Every name find_layer accepts: named_modules() without the model itself, aliases of a shared module included."""
-    return [name for name, _ in model.named_modules(remove_duplicate=False) if name]
-
-
-def _suggest(name: str, names: list[str], limit: int = 4) -> list[str]:
-    """The names closest to `name`: a fixed-up spelling, the same last part, then close spellings."""
-    fixed = re.sub(r"\[(\d+)\]", r".\1", name.strip())  # features[3] -> features.3
-    fixed = re.sub(r"^(model|self|module|net)\.", "", fixed)  # model.conv1 -> conv1
-    found = [fixed] if fixed in names and fixed != name else []
-    found += [n for n in names if n.endswith("." + name)]  # conv1 -> layer1.0.conv1
-    found += [n for n in names if n.lower() == name.lower()]
-    scores = sorted(((difflib.SequenceMatcher(None, name, n).ratio(), -i, n) for i, n in enumerate(names)),
-                    reverse=True)  # best first; ties in the model's order
-    if scores:
-        floor = max(0.6, scores[0][0] - 0.1)  # only the near-best: 'cnov2' suggests conv2, not conv1 too
-        found += [n for score, _, n in scores if score >= floor]
-    return list(dict.fromkeys(found))[:limit]
-
-
-def _quoted(names: Iterable[str]) -> str:
-    names = [repr(n) for n in names]
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
-
-
-def _is_function_name(name: str) -> bool:
-    """True for names like 'relu', 'relu_1' (torchvision's FX node names) or 'max_pool2d': functions, not modules."""
-    base = re.sub(r"_\d+$", "", name.rsplit(".", 1)[-1])
-    return bool(base) and (hasattr(torch.nn.functional, base) or hasattr(torch, base))
-
-
-def _unknown_name_error(name: str, names: list[str], where: str, hint: str) -> LayerNameError:
-    close = _suggest(name, names)
-    if close:
-        found = f"Did you mean {_quoted(close)}?"
-    elif 0 < len(names) <= 12:
-        found = f"Its names are: {', '.join(names)}."
-    else:
-        found = "No name is close to it."
-    if _is_function_name(name):
-        found += (f" If {name!r} is a function that forward() calls (such as F.relu or torch.flatten; "
-                  "torchvision's create_feature_extractor names such calls relu, relu_1, ...), it is not a module "
-                  "and has no hook: capture the module just before it and apply the function yourself.")
-    return LayerNameError(f"No layer named {name!r} in {where}. {found}\n{hint}")
-
-
-_NAME_HINT = ("Names are the dotted paths that model.named_modules() gives (such as 'layer1.0.conv1'); "
-              "list_layers(model) prints them all.")
-
-
-def find_layer(model: nn.Module, name: str) -> nn.Module:
-    """The submodule called `name` (a dotted path as in `model.named_modules()`).
-
-    An unknown name raises a KeyError that suggests the closest names and points at `list_layers`; every helper
-    that takes a layer name (capture, grad_cam) uses this function, so they all answer alike.
-
-    >>> find_layer(SimpleCNN(), "conv2")
-    Conv2d(16, 32, kernel_size=(5, 5), stride=(1, 1))
-    >>> find_layer(SimpleCNN(), "conv3")
-    Traceback (most recent call last):
-    ...
-    utils.capture.LayerNameError: No layer named 'conv3' in SimpleCNN. Did you mean 'conv1' or 'conv2'?
-    Names are the dotted paths that model.named_modules() gives (such as 'layer1.0.conv1'); list_layers(model) ...
-    """
-    if not isinstance(name, str):
-        raise TypeError(f"A layer name is a string such as 'conv1', not {type(name).__name__}.")
-    if name:
-        try:
-            return model.get_submodule(name)
-        except AttributeError:
-            pass
-    where = type(model).__name__
-    if not name:
-        raise LayerNameError(f"'' is {where} itself, not one of its layers: its output is what model(x) returns.\n"
-                             + _NAME_HINT)
-    raise _unknown_name_error(name, _layer_names(model), where, _NAME_HINT)
-
-
 def _resolve(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None) -> dict[str, nn.Module]:
     """The requested layers as {name: module}, in the order given, without repeats; None: every nn.Conv2d."""
     if layers is None:
-        found = {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+        found: dict[str, nn.Module] = {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
         if not found:
             raise ValueError(f"{type(model).__name__} has no nn.Conv2d layer, and layers=None captures those. "
                              "Pass the names you want, layers=[...]; list_layers(model) shows them.")
@@ -194,7 +109,12 @@ class FeatureMaps(Mapping[str, torch.Tensor]):
         except KeyError:
             hint = ("Only the layers passed to capture/get_feature_maps are recorded; add this one to layers=[...] "
                     "(list_layers(model) shows every name).")
-            raise _unknown_name_error(name, list(self._calls), "these captured maps", hint) from None
+            raise unknown_name_error(name, list(self._calls), "these captured maps", hint) from None
+
+    @property
+    def requested(self) -> tuple[str, ...]:
+        """Every layer name asked for, in order, the ones that did not run included."""
+        return tuple(self._calls)
 
     def calls(self, name: str) -> tuple[torch.Tensor, ...]:
         """Every output the layer produced while hooked, in order (empty when it never ran).
@@ -273,7 +193,8 @@ def _not_a_tensor(name: str, module: nn.Module, output: object) -> TypeError:
 
 
 @contextmanager
-def _hooked(model: nn.Module, layers, clone: bool, device: Device, stop_early: bool) -> Iterator[FeatureMaps]:
+def _hooked(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None, clone: bool, device: Device,
+            stop_early: bool) -> Iterator[FeatureMaps]:
     modules = _resolve(model, layers)
     maps = FeatureMaps(modules, type(model).__name__)
     copy = _copier(clone, device)
@@ -311,7 +232,7 @@ def _hooked(model: nn.Module, layers, clone: bool, device: Device, stop_early: b
 
 
 def capture(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None = None, *, clone: bool = True,
-            device: Device = "cpu"):
+            device: Device = "cpu") -> AbstractContextManager[FeatureMaps]:
     """Context manager: record the outputs of `layers` every time `model` runs inside the block.
 
     layers: dotted names as in `model.named_modules()` (a single name or a list; modules work too); None means
@@ -352,13 +273,17 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
             module.training = True
 
 
-def to_model_device(model: nn.Module, x):
-    """x moved to the device of the model's first parameter or buffer, when x is a tensor and they differ."""
-    first = next(iter(model.parameters()), None)
+def to_model_device(model: nn.Module, x: T) -> T:
+    """x moved to the device of the model's first parameter or buffer, when x is a tensor and they differ.
+
+    >>> to_model_device(SimpleCNN(), torch.zeros(1)).device
+    device(type='cpu')
+    """
+    first: torch.Tensor | None = next(iter(model.parameters()), None)
     if first is None:
         first = next(iter(model.buffers()), None)
     if isinstance(x, torch.Tensor) and first is not None and x.device != first.device:
-        return x.to(first.device)
+        return x.to(first.device)  # type: ignore[return-value]  # a tensor in, a tensor out
     return x
 
 
@@ -382,6 +307,19 @@ def get_feature_maps(model: nn.Module, x: torch.Tensor, layers: LayerRef | Itera
         except _StopForward:
             pass
     return maps
+
+
+def hook_count(model: nn.Module) -> int:
+    """How many forward hooks (pre-hooks included) are attached to the model and its submodules.
+
+    torch has no public way to list hooks, so this is the one place that reads its private `_forward_hooks`.
+
+    >>> model = SimpleCNN()
+    >>> handle = model.conv1.register_forward_hook(lambda module, args, output: None)
+    >>> hook_count(model), handle.remove(), hook_count(model)
+    (1, None, 0)
+    """
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
 
 
 # --- list_layers ---------------------------------------------------------------------------------------------------

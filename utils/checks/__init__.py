@@ -1,0 +1,31 @@
+"""Checks for the notebooks' exercises, one module per notebook (nb00 ... nb07), on a shared core.
+
+Each check prints one line, "✓ ..." or "✗ Not yet: ...", and returns a CheckResult that is true or false. A wrong
+answer of any type never raises (so a notebook still runs top to bottom) and the message says what is wrong without
+giving the answer away. The worked solutions in notebooks/solutions/ assert that every check returns True.
+Notebooks import from here: `from utils.checks import check_batch_shape, damaged_simplecnn`.
+"""
+
+from .core import CheckResult, report
+from .exercise_models import bar_images, damaged_simplecnn, nested_exercise_model
+from .nb00 import check_batch_shape, check_pixel_range
+from .nb01 import check_conv2d_by_hand, check_horizontal_edge_kernel, check_output_size
+from .nb02 import check_channel_normalization, check_sample_channels, check_symmetric_limits
+from .nb03 import check_conv2_parameters, check_flatten_size, check_per_class_accuracy
+from .nb04 import check_most_active_channel, check_nested_layer_name, check_pool_calls, check_record_shapes
+from .nb05 import check_dead_channels, check_frac_zero, check_horizontal_channel
+from .nb06 import check_class_probe, check_dead_fraction, check_first_alarm
+from .nb07 import check_attention_weights, check_correlation, check_linear_saliency
+
+__all__ = [
+    "CheckResult", "report",
+    "bar_images", "damaged_simplecnn", "nested_exercise_model",
+    "check_batch_shape", "check_pixel_range",
+    "check_conv2d_by_hand", "check_horizontal_edge_kernel", "check_output_size",
+    "check_channel_normalization", "check_sample_channels", "check_symmetric_limits",
+    "check_conv2_parameters", "check_flatten_size", "check_per_class_accuracy",
+    "check_most_active_channel", "check_nested_layer_name", "check_pool_calls", "check_record_shapes",
+    "check_dead_channels", "check_frac_zero", "check_horizontal_channel",
+    "check_class_probe", "check_dead_fraction", "check_first_alarm",
+    "check_attention_weights", "check_correlation", "check_linear_saliency",
+]

@@ -1,0 +1,54 @@
+"""Checks for notebook 00, Start here: the shape of a batch and the range of its pixels."""
+
+from __future__ import annotations
+
+from .core import CheckResult, as_ints, as_number, fail, missing, not_answered, report
+
+__all__ = ["check_batch_shape", "check_pixel_range"]
+
+
+def check_batch_shape(shape: object) -> CheckResult:
+    """Exercise 00.1: the shape of a batch of 8 MNIST test digits, as (N, C, H, W).
+
+    >>> check_batch_shape("8, 1, 28, 28")
+    ✗ Not yet: give the shape as a tuple of four whole numbers, such as tuple(images.shape), not a str.
+    CheckResult(ok=False, ...)
+    """
+    if not_answered(shape):
+        return missing("`batch_shape`")
+    try:
+        length = None if isinstance(shape, (str, bytes)) else len(shape)  # type: ignore[arg-type]
+    except TypeError:
+        length = None
+    numbers = as_ints(shape, length or 4)
+    if numbers is None:
+        return fail("give the shape as a tuple of four whole numbers, such as tuple(images.shape), not a "
+                    f"{type(shape).__name__}" + (" holding other values." if length else "."))
+    if len(numbers) != 4:
+        return fail(f"{numbers} has {len(numbers)} numbers; images in PyTorch have 4: (N, C, H, W).")
+    if numbers[0] != 8:
+        return fail("the first number is the batch size N: the batch asked for has 8 digits.")
+    if numbers[1:] != (1, 28, 28):
+        return fail("N is right; check C, H, W: how many colour channels does an MNIST digit have, and how many "
+                    "pixels high and wide is it?")
+    return report(True, "Right: 8 digits, 1 channel (grey), 28 x 28 pixels.")
+
+
+def check_pixel_range(low: object, high: object) -> CheckResult:
+    """Exercise 00.2: the smallest and largest pixel value after the course's transform.
+
+    >>> bool(check_pixel_range(-1, 1))
+    ✓ Right: Normalize((0.5,), (0.5,)) maps [0, 1] to [-1, 1] (background -1, ink +1).
+    True
+    """
+    if not_answered(low) or not_answered(high):
+        return missing("`low` and `high`")
+    lo, hi = as_number(low), as_number(high)
+    if lo is None or hi is None:
+        return fail("give `low` and `high` as numbers.")
+    if (lo, hi) == (0, 1) or (lo, hi) == (0, 255):
+        return fail("that is the range before Normalize((0.5,), (0.5,)); what does (x - 0.5) / 0.5 do to it?")
+    if abs(lo + 1) > 1e-6 or abs(hi - 1) > 1e-6:
+        return fail(f"[{lo}, {hi}] is not the range the transform gives; measure it with .min() and .max() on a "
+                    "batch.")
+    return report(True, "Right: Normalize((0.5,), (0.5,)) maps [0, 1] to [-1, 1] (background -1, ink +1).")

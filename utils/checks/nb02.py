@@ -1,0 +1,116 @@
+"""Checks for notebook 02, From filters to feature maps: per-channel scaling, picking channels, symmetric limits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from .core import CheckResult, as_number, run_cases
+
+__all__ = ["check_channel_normalization", "check_sample_channels", "check_symmetric_limits"]
+
+
+def _normalization_case() -> torch.Tensor:
+    generator = torch.Generator().manual_seed(2)
+    maps = torch.randn(2, 3, 4, 5, generator=generator) * torch.tensor([0.01, 1.0, 30.0]).view(1, 3, 1, 1)
+    maps[0, 1] = 0.0  # a dead map
+    maps[1, 2] = 2.5  # a constant one
+    return maps
+
+
+def _judge_normalization(result: object, maps: torch.Tensor) -> str | None:
+    try:
+        values = torch.as_tensor(result, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        return "return a tensor of the same shape as the input."
+    if values.shape != maps.shape:
+        return f"the result has shape {tuple(values.shape)}; it should keep the input's shape {tuple(maps.shape)}."
+    flat = maps.double().flatten(2)
+    low, high = flat.min(2, keepdim=True).values, flat.max(2, keepdim=True).values
+    constant = (high - low) == 0
+    expected = torch.where(constant, 0.0, (flat - low) / torch.where(constant, 1.0, high - low)).view_as(maps)
+    if torch.isnan(values).any():
+        return "some maps became NaN: a map whose values are all equal gives 0 / 0. Give such maps zeros."
+    if torch.allclose(values, expected, atol=1e-5):
+        return None
+    moving = ~constant.view(maps.shape[:2])
+    if torch.allclose(values[moving], expected[moving], atol=1e-5):
+        return "the varying maps are right; a map with no variation (all zeros, or all one value) should become zeros."
+    whole = (maps - maps.min()) / (maps.max() - maps.min())
+    low_n, high_n = maps.amin((1, 2, 3), keepdim=True), maps.amax((1, 2, 3), keepdim=True)
+    per_sample = (maps - low_n) / (high_n - low_n)
+    if torch.allclose(values, whole.double(), atol=1e-5) or torch.allclose(values, per_sample.double(), atol=1e-5):
+        return ("you used one min and max for several maps; each (H, W) map needs its own (reduce over the last two "
+                "dimensions only).")
+    return "some maps are not scaled to run from 0 (at their own min) to 1 (at their own max)."
+
+
+def check_channel_normalization(function: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
+    """Exercise 02.1: scale every (H, W) map of an (N, C, H, W) tensor to [0, 1] on its own; constant maps to 0."""
+    return run_cases(function, "`normalize_per_channel`", [(_normalization_case(),)], _judge_normalization,
+                     "Right: every map runs from 0 to 1 on its own, and the dead and constant maps are zeros.")
+
+
+def _judge_selection(result: object, maps: torch.Tensor) -> str | None:
+    try:
+        values = torch.as_tensor(result)
+    except (TypeError, ValueError, RuntimeError):
+        return "return a tensor, (channels, H, W)."
+    if values.dim() == 4 and values.shape[0] == 1:
+        return ("the result still has a batch dimension of 1: index the sample with a plain integer, which drops that "
+                "dimension, to get (channels, H, W).")
+    if values.dim() != 3 or tuple(values.shape[1:]) != (3, 3) or not len(values):
+        return f"expected (channels, H, W) for one sample; got shape {tuple(values.shape)}."
+    samples = sorted({int(v) // 100 for v in values[:, 0, 0].tolist()})
+    channels = [int(v) % 100 for v in values[:, 0, 0].tolist()]
+    if len(samples) > 1:
+        return "your maps come from several samples: the first index picks the sample, the second the channel."
+    if samples != [2]:
+        return "that is not the third sample: indices count from 0."
+    if channels == [4, 5, 6, 7]:
+        return None
+    if channels[:4] == [4, 5, 6, 7]:
+        return "one channel too many: the end of a slice is not included."
+    return f"those are {len(channels)} channel(s) but not channels 4 to 7 (both included)."
+
+
+def check_sample_channels(select: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
+    """Exercise 02.2: select(maps) -> channels 4 to 7 (inclusive) of the third sample of an (N, C, H, W) batch.
+
+    >>> bool(check_sample_channels(lambda maps: maps[2, 4:8]))
+    ✓ Right: the third sample (index 2), channels 4, 5, 6 and 7, as a (4, H, W) tensor.
+    True
+    """
+    n, c = torch.meshgrid(torch.arange(8.0), torch.arange(16.0), indexing="ij")
+    maps = (100 * n + c).view(8, 16, 1, 1).expand(8, 16, 3, 3).contiguous()  # each value says its sample and channel
+    return run_cases(select, "`select`", [(maps,)], _judge_selection,
+                     "Right: the third sample (index 2), channels 4, 5, 6 and 7, as a (4, H, W) tensor.")
+
+
+def _judge_limits(result: object, m: torch.Tensor) -> str | None:
+    try:
+        vmin, vmax = (as_number(v) for v in result)  # type: ignore[attr-defined]  # anything: errors are caught
+    except (TypeError, ValueError):
+        return "return two numbers, (vmin, vmax)."
+    if vmin is None or vmax is None:
+        return "return two numbers, (vmin, vmax)."
+    low, high, largest = float(m.min()), float(m.max()), float(m.abs().max())
+    if abs(vmin - low) < 1e-6 and abs(vmax - high) < 1e-6:
+        return ("those are the map's min and max: zero is not in the middle of that range, so the neutral colour "
+                "would not mean zero.")
+    if abs(vmin + vmax) > 1e-6:
+        return "vmin and vmax must be opposites, so that zero sits in the middle."
+    if vmax < largest - 1e-6:
+        return ("some values fall outside your range and get clipped: cover the largest magnitude on either side of "
+                "zero.")
+    if vmax > largest + 1e-6:
+        return "the range is wider than the data, so the colours are faded: make it just wide enough."
+    return None
+
+
+def check_symmetric_limits(function: Callable[[torch.Tensor], tuple[float, float]]) -> CheckResult:
+    """Exercise 02.3: colour limits (vmin, vmax) for a signed map, so that 0 sits in the middle of a diverging map."""
+    cases = [(torch.tensor([[-3.0, 1.0], [0.5, 2.0]]),), (torch.tensor([[-0.5, 4.0], [0.0, 1.0]]),)]
+    return run_cases(function, "`symmetric_limits`", cases, _judge_limits,
+                     "Right: vmin = -vmax = the largest |value|, so zero is in the middle and nothing is clipped.")

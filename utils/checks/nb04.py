@@ -1,0 +1,159 @@
+"""Checks for notebook 04, Capturing feature maps with hooks: shapes by hooks, reused layers, names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from ..hooks import get_feature_maps, hook_count
+from ..models import SimpleCNN
+from ..train import load_trained_simplecnn
+from .core import CheckResult, as_ints, as_number, call, fail, is_int, missing, not_answered, report
+from .exercise_models import held_out_digits, nested_exercise_model
+
+__all__ = ["check_record_shapes", "check_pool_calls", "check_most_active_channel", "check_nested_layer_name"]
+
+
+def _shapes_by_hooks(model: torch.nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
+    """The reference answer of exercise 04.1, with the course's own discipline (handles removed in finally)."""
+    seen: list[tuple[str, tuple[int, ...]]] = []
+    handles = [m.register_forward_hook(lambda mod, i, out, name=name: seen.append((name, tuple(out.shape))))
+               for name, m in model.named_modules() if name]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return seen
+
+
+def check_record_shapes(function: Callable) -> CheckResult:
+    """Exercise 04.1: record_shapes(model, x) -> [(name, shape), ...] in the order the modules ran; hooks removed."""
+    if not_answered(function):
+        return missing("`record_shapes`")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(4)
+        model = SimpleCNN().eval()
+    x = torch.zeros(3, 1, 28, 28)
+    expected = _shapes_by_hooks(model, x)
+    result = call(function, model, x)
+    if hook_count(model):
+        return fail("hooks are still attached to the model after your function returned: keep every "
+                    "handle and call .remove() on each.")
+    if isinstance(result, Exception):
+        return fail(f"your function raised {type(result).__name__}: {result}")
+    try:
+        pairs = [(name, shape) for name, shape in result]
+    except (TypeError, ValueError):
+        return fail("return a list of (name, shape) pairs, one per module call.")
+    if any(isinstance(shape, torch.Tensor) for _, shape in pairs):
+        return fail("record only the shape of each output (tuple(output.shape)), not the tensor.")
+    try:
+        pairs = [(name, tuple(int(s) for s in shape)) for name, shape in pairs]
+    except (TypeError, ValueError):
+        return fail("each shape should be a tuple of ints, such as tuple(output.shape).")
+    names = [name for name, _ in pairs]
+    if "" in names:
+        return fail("the model itself (the name '') is in your list: skip it, hook its submodules only.")
+    if names.count("pool") == 1:
+        return fail("'pool' appears once, but the SimpleCNN calls it twice: record every call (append "
+                    "to a list), do not keep one entry per name.")
+    if sorted(pairs) == sorted(expected) and pairs != expected:
+        return fail("the right records, in another order: list them in the order the modules ran.")
+    if pairs != expected:
+        return fail("the list does not match the modules' calls on a batch of 3 digits: hook every "
+                    "module except the model itself, and record (name, tuple(output.shape)) per call.")
+    broken = call(function, model, torch.zeros(3, 3, 28, 28))  # 3 channels: conv1 fails inside forward
+    if hook_count(model):
+        return fail("when the forward pass fails (try an input with 3 channels), your hooks stay on "
+                    "the model: remove them in a `finally:` block.")
+    if not isinstance(broken, Exception):
+        return fail("when the forward pass fails, your function hides the error: let it propagate "
+                    "(try/finally, not try/except).")
+    return report(True, "Right: every call in order, pool twice, and no hook left behind, even after an error.")
+
+
+def check_pool_calls(count: object, last_shape: object) -> CheckResult:
+    """Exercise 04.2: how many pool outputs two forward passes (batches of 4) leave, and the last one's shape."""
+    if not_answered(count) or not_answered(last_shape):
+        return missing("`pool_calls` and `last_shape`")
+    shape = as_ints(last_shape, len(last_shape) if isinstance(last_shape, (tuple, list)) else 4)
+    if shape is None:
+        return fail("give `last_shape` as a tuple of whole numbers, such as tuple(t.shape).")
+    if is_int(count, 2):
+        return fail("2 is what one forward pass leaves; the block ran the model twice.")
+    if not is_int(count, 4):
+        return fail("count again: how many times does the SimpleCNN call pool per forward pass, and how "
+                    "many forward passes ran inside the block?")
+    if len(shape) != 4:
+        return fail("pool's output is (N, C, H, W): four numbers.")
+    if shape[0] == 8:
+        return fail("the count is right; each forward pass saw one batch, not all 8 digits.")
+    if shape[1:] == (16, 12, 12):
+        return fail("the count is right; that shape is a first call (after conv1). Which call comes "
+                    "last in a forward pass?")
+    if shape != (4, 32, 4, 4):
+        return fail("the count is right; check the shape with tuple(maps.calls('pool')[-1].shape).")
+    return report(True, "Right: pool runs twice per pass, two passes, and the last call pools conv2's 8x8 maps.")
+
+
+def check_most_active_channel(function: Callable) -> CheckResult:
+    """Exercise 04.3: most_active_channel(model, image) -> the conv2 channel with the largest mean, for one digit."""
+    if not_answered(function):
+        return missing("`most_active_channel`")
+    model = load_trained_simplecnn()
+    images = held_out_digits(8)[[0, 1, 2, 3, 7]]
+    for image in images:
+        maps = get_feature_maps(model, image[None], ["conv1", "conv2"])
+        conv1, conv2 = maps["conv1"][0], maps["conv2"][0]
+        expected = int(conv2.mean(dim=(1, 2)).argmax())
+        result = call(function, model, image)
+        if isinstance(result, Exception):
+            hint = (" The model takes a batch (N, 1, 28, 28): add the batch dimension with image[None]."
+                    if "size" in str(result) or "shape" in str(result) or "dimension" in str(result) else "")
+            return fail(f"your function raised {type(result).__name__}: {result}{hint}")
+        number = as_number(result)
+        if number is None or number != int(number):
+            return fail("return one channel index, an int (use int(...) or .item()).")
+        channel = int(number)
+        if not 0 <= channel < conv2.shape[0]:
+            return fail(f"{channel} is not a channel of conv2 (0 to 31): take the mean over each "
+                        "channel's map first, then the argmax over the channels.")
+        if channel == expected:
+            continue
+        if channel == int(conv2.amax(dim=(1, 2)).argmax()):
+            return fail("that channel has the largest single value; the exercise asks for the largest "
+                        "mean over the map.")
+        if channel == int(conv1.mean(dim=(1, 2)).argmax()):
+            return fail("that looks like an answer for conv1: capture conv2.")
+        return fail("a different channel than the one with the largest mean in conv2's output for "
+                    "this digit; average each channel's 8x8 map, then take the argmax.")
+    return report(True, f"Right for all {len(images)} test digits tried.")
+
+
+def check_nested_layer_name(name: object) -> CheckResult:
+    """Exercise 04.4: the dotted name of the convolution in the last block of `stages`."""
+    if not_answered(name):
+        return missing("`layer_name`")
+    if not isinstance(name, str):
+        return fail("give the name as a string, such as 'stem'.")
+    model = nested_exercise_model()
+    modules = dict(model.named_modules())
+    target = model.get_submodule("stages.3.conv")  # the last block of stages
+    if "[" in name:
+        return fail("names use dots between all their parts, numbered children included: no brackets.")
+    if name.split(".")[0] in ("model", "nested", "self"):
+        return fail("names start below the model itself: drop the first part.")
+    if name not in modules or not name:
+        return fail(f"{name!r} is not a layer name of this model: list_layers(nested) prints them all.")
+    module = modules[name]
+    if module is target:
+        return report(True, f"Right: {name!r}. Note that the MaxPool2d counts as a child of stages too.")
+    if isinstance(module, torch.nn.Sequential) and target in list(module.children()):
+        return fail("that names the whole block; you want the convolution inside it.")
+    if isinstance(module, torch.nn.Conv2d):
+        return fail("that is a convolution, but not the one in the LAST block of stages (children are "
+                    "numbered from 0, and every child counts).")
+    return fail(f"that names a {type(module).__name__}, not the convolution asked for.")

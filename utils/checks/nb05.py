@@ -1,0 +1,117 @@
+"""Checks for notebook 05, Reading feature maps: dead channels, a horizontal-bar channel, frac_zero by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+from ..stats import channel_stats
+from ..train import load_trained_simplecnn
+from .core import CheckResult, as_number, fail, missing, not_answered, report
+from .exercise_models import bar_images, conv2_maps, damaged_simplecnn, held_out_digits
+
+__all__ = ["check_dead_channels", "check_horizontal_channel", "check_frac_zero"]
+
+
+def _channel_list(channels: object, count: int) -> list[int] | str:
+    """channels (ints, or a boolean mask of `count` values) as sorted ints, or a message saying what is wrong."""
+    if isinstance(channels, torch.Tensor):
+        channels = channels.flatten().tolist()
+    if not isinstance(channels, Iterable) or isinstance(channels, (str, bytes)):
+        return "give a list of channel numbers, e.g. [0, 5], or the boolean mask stats.dead."
+    items = list(channels)
+    if items and all(isinstance(v, bool) for v in items):
+        if len(items) != count:
+            return f"a boolean mask needs one value per channel ({count})."
+        return [i for i, dead in enumerate(items) if dead]
+    numbers = [as_number(v) for v in items]
+    whole = [int(n) for n in numbers if n is not None and n == int(n)]
+    if len(whole) != len(items):
+        return "give channel numbers as integers."
+    if any(not 0 <= n < count for n in whole):
+        return f"the layer has {count} channels, numbered 0 to {count - 1}."
+    return sorted(set(whole))
+
+
+def check_dead_channels(channels: object) -> CheckResult:
+    """Exercise 05.1: the dead channels of damaged_simplecnn()'s conv2 over every test digit."""
+    if not_answered(channels):
+        return missing("`dead_channels`")
+    answer = _channel_list(channels, 32)
+    if isinstance(answer, str):
+        return fail(answer)
+    stats = channel_stats(conv2_maps(damaged_simplecnn(), held_out_digits()))
+    dead = set(stats.health()["dead"])
+    extra, found = set(answer) - dead, set(answer) & dead
+    if extra & set(stats.health()["sparse"]):
+        return fail("your list has a channel that is zero almost everywhere but positive somewhere: "
+                    "that is sparse, not dead. Dead means never positive (frac_zero == 1, max <= 0).")
+    if extra:
+        return fail("some channels in your list are positive on some digits, so the ReLU lets them "
+                    "through: they are not dead.")
+    if found != dead:
+        return fail(f"all {len(found)} channel(s) in your list are dead, but some dead ones are "
+                    "missing. Look at all 32 channels over all the test digits; some were dead before "
+                    "anyone broke the model.")
+    return report(True, f"Right: these {len(dead)} channels never pass the ReLU on any test digit. Some were broken "
+                        "on purpose; the others were dead already in the trained model.")
+
+
+def check_horizontal_channel(channel: object) -> CheckResult:
+    """Exercise 05.2: the conv1 channel that prefers the horizontal bar over the vertical one the most."""
+    if not_answered(channel):
+        return missing("`horizontal_channel`")
+    number = as_number(channel)
+    if number is None or number != int(number) or not 0 <= number < 16:
+        return fail("give one channel number of conv1: an integer from 0 to 15.")
+    conv1 = load_trained_simplecnn().conv1
+    with torch.no_grad():
+        horizontal, vertical = (torch.relu(conv1(bar)).amax(dim=(0, 2, 3)) for bar in bar_images())
+    preference = horizontal - vertical
+    channel = int(number)
+    if channel == int(preference.argmax()):
+        return report(True, f"Right: channel {channel} answers the horizontal bar much more strongly than the "
+                            "vertical one. Look at its filter and its maps of a digit.")
+    if channel == int(horizontal.argmax()):
+        return fail(f"channel {channel} answers the horizontal bar most strongly of all, but the "
+                    "vertical bar about as strongly: it does not care about the direction. Compare "
+                    "each channel's response to both bars.")
+    if preference[channel] > 0:
+        return fail(f"channel {channel} does prefer the horizontal bar, but another channel prefers "
+                    "it by more: compare max(horizontal) - max(vertical) for every channel.")
+    return fail(f"channel {channel} answers the vertical bar at least as strongly as the horizontal "
+                "one; look for the channel whose strongest response to the horizontal bar exceeds "
+                "its strongest response to the vertical one by the most.")
+
+
+def check_frac_zero(value: object) -> CheckResult:
+    """Exercise 05.3: frac_zero of conv2's channel 5 over the first 64 test digits, computed by hand."""
+    if not_answered(value):
+        return missing("`frac_zero_5`")
+    number = as_number(value)
+    if number is None:
+        return fail("give one number, a fraction between 0 and 1 (use .item() on a one-value tensor).")
+    maps = conv2_maps(load_trained_simplecnn(), held_out_digits(64))
+    truth = float((maps[:, 5] <= 0).float().mean())
+
+    def near(x: float) -> bool:
+        return abs(number - x) < 1e-4
+
+    if near(truth):
+        return report(True, "Right, and the same number as channel_stats(maps).frac_zero[5]: the share of channel "
+                            "5's values that the ReLU sets to zero.")
+    if near(100 * truth):
+        return fail("give a fraction between 0 and 1, not a percentage.")
+    if near(float((maps[:, 5] == 0).float().mean())):
+        return fail("conv2's maps are captured before the ReLU, so exact zeros are rare: count the "
+                    "values the ReLU turns into zero, those <= 0.")
+    if near(1 - truth):
+        return fail("that is the share of values that pass the ReLU (positive); frac_zero counts the "
+                    "others.")
+    if near(float((maps <= 0).float().mean())):
+        return fail("that is the share over all 32 channels; take channel 5 only: maps[:, 5].")
+    if near(float((maps[0, 5] <= 0).float().mean())):
+        return fail("that is one digit's map; frac_zero is over all 64 digits and every position.")
+    return fail("not the fraction of channel 5's values that are <= 0 over the first 64 test digits "
+                "(all positions); check which maps and which channel you used.")
