@@ -88,7 +88,8 @@ def test_every_sanitize_rule_is_used_by_a_stored_output():
 
 
 @pytest.mark.parametrize(("here", "elsewhere"), [
-    ("epoch 3  loss 0.209  train acc  94.3%  test acc  93.5%", "epoch 3  loss 0.210  train acc  94.2%  test acc  93.4%"),
+    ("epoch 3  loss 0.209  train acc  94.3%  test acc  93.5%",
+     "epoch 3  loss 0.210  train acc  94.2%  test acc  93.4%"),
     ("lr 0.01, epoch 1: loss 0.915, test accuracy 90.7%, conv2: 25 of 32 channels dead (78%, limit 25%)",
      "lr 0.01, epoch 1: loss 0.918, test accuracy 91.2%, conv2: 23 of 32 channels dead (72%, limit 25%)"),
     ("lr 0.005, epoch 2: accuracy 95.0%, healthy", "lr 0.005, epoch 2: accuracy 94.8%, healthy"),
@@ -100,7 +101,8 @@ def test_training_lines_from_two_processors_compare_equal(here, elsewhere):
 @pytest.mark.parametrize(("here", "elsewhere"), [
     ("lr 0.001, epoch 1: loss 1.280, test accuracy 84.8%, healthy",
      "lr 0.001, epoch 1: loss 1.280, test accuracy 84.8%, conv2: 9 of 32 channels dead (28%, limit 25%)"),
-    ("epoch 2  loss 0.347  train acc  89.3%  test acc  91.0%", "epoch 3  loss 0.347  train acc  89.3%  test acc  91.0%"),
+    ("epoch 2  loss 0.347  train acc  89.3%  test acc  91.0%",
+     "epoch 3  loss 0.347  train acc  89.3%  test acc  91.0%"),
     ("conv2: 25 of 32 channels dead (78%, limit 25%)", "conv1: 25 of 32 channels dead (78%, limit 25%)"),
     ("test accuracy: 95.8% of 1,000 digits", "test accuracy: 95.7% of 1,000 digits"),
     ("same answer as the checkpoint on at least 97% of the test digits: True",

@@ -21,8 +21,8 @@ from .data import load_mnist
 from .hooks import eval_mode, to_model_device
 from .models import CHECKPOINT, CheckpointError, SimpleCNN, load_checkpoint, save_checkpoint
 
-__all__ = ["SEED", "THREADS", "RECIPE", "EpochResult", "accuracy", "agreement", "confusion_matrix", "fit", "load_trained_simplecnn",
-           "main", "make_loader", "pick_device", "predict", "seed_everything", "train_epoch",
+__all__ = ["SEED", "THREADS", "RECIPE", "EpochResult", "accuracy", "agreement", "confusion_matrix", "fit",
+           "load_trained_simplecnn", "main", "make_loader", "pick_device", "predict", "seed_everything", "train_epoch",
            "train_reference_model", "training_environment"]
 
 SEED = 0
