@@ -3,7 +3,8 @@
 Each check prints one line, "✓ ..." or "✗ Not yet: ...", and returns a CheckResult that is true or false. A wrong
 answer of any type never raises (so a notebook still runs top to bottom) and the message says what is wrong without
 giving the answer away. The worked solutions in notebooks/solutions/ assert that every check returns True.
-Notebooks import from here: `from utils.checks import check_batch_shape, damaged_simplecnn`.
+Notebooks import from here: `from utils.checks import check_batch_shape, damaged_simplecnn`. `reveal` closes a
+predict-then-see moment: the learner's recorded prediction against what the cell above showed.
 """
 
 from .core import CheckResult, report
@@ -16,6 +17,7 @@ from .nb04 import check_most_active_channel, check_nested_layer_name, check_pool
 from .nb05 import check_dead_channels, check_frac_zero, check_horizontal_channel
 from .nb06 import check_class_probe, check_dead_fraction, check_first_alarm
 from .nb07 import check_attention_weights, check_correlation, check_linear_saliency
+from .predictions import reveal
 
 __all__ = [
     "CheckResult", "report",
@@ -28,4 +30,5 @@ __all__ = [
     "check_dead_channels", "check_frac_zero", "check_horizontal_channel",
     "check_class_probe", "check_dead_fraction", "check_first_alarm",
     "check_attention_weights", "check_correlation", "check_linear_saliency",
+    "reveal",
 ]

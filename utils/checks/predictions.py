@@ -1,0 +1,59 @@
+"""Predict, then see: the learner records a prediction before the cell that reveals the answer.
+
+An unanswered prediction still reveals (so a notebook runs top to bottom), and an answer of the wrong kind gets a
+message saying what is expected instead of an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .core import CheckResult
+
+__all__ = ["reveal"]
+
+
+def _normalise(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _matches(prediction: object, answer: object, tolerance: float) -> bool | None:
+    """True or False, or None when the prediction is not of the answer's kind."""
+    if isinstance(answer, bool) or isinstance(prediction, bool):
+        return prediction == answer if isinstance(prediction, bool) and isinstance(answer, bool) else None
+    if isinstance(answer, (int, float)):
+        if not isinstance(prediction, (int, float)):
+            return None
+        return abs(prediction - answer) <= tolerance
+    if isinstance(answer, str):
+        return _normalise(prediction) == _normalise(answer) if isinstance(prediction, str) else None
+    return prediction == answer
+
+
+def reveal(prediction: object, answer: object, why: str, *, choices: Sequence[str] | None = None,
+           tolerance: float = 0.0) -> CheckResult:
+    """Compare a learner's recorded prediction with the answer the cell just showed, and say why.
+
+    `prediction` is what the learner wrote before running the cell (None when they skipped it); `answer` what
+    the evidence above shows; `choices` the allowed words, when the question has a fixed set of answers.
+
+    >>> _ = reveal(None, "no", "model(x) returns only the logits.", choices=("yes", "no"))
+    → The answer: no. model(x) returns only the logits.
+    >>> _ = reveal("No", "no", "model(x) returns only the logits.", choices=("yes", "no"))
+    ✓ Your prediction held: no. model(x) returns only the logits.
+    >>> _ = reveal(3, "no", "model(x) returns only the logits.", choices=("yes", "no"))
+    ? Your prediction 3 is not one of the answers this question takes ('yes' or 'no', as a string). The answer: no. model(x) returns only the logits.
+    """
+    if choices is not None and _normalise(answer) not in [_normalise(c) for c in choices]:
+        raise ValueError(f"reveal: the answer {answer!r} is not one of choices {tuple(choices)!r}")
+    if prediction is None:
+        return CheckResult(True, f"→ The answer: {answer}. {why}")
+    kind = (" or ".join(repr(c) for c in choices) + ", as a string") if choices else type(answer).__name__
+    valid = _normalise(prediction) in [_normalise(c) for c in choices] if choices else True
+    held = _matches(prediction, answer, tolerance) if valid else None
+    if held is None:
+        return CheckResult(False, f"? Your prediction {prediction!r} is not one of the answers this question takes "
+                                  f"({kind}). The answer: {answer}. {why}")
+    if held:
+        return CheckResult(True, f"✓ Your prediction held: {answer}. {why}")
+    return CheckResult(False, f"✗ You predicted {prediction}; the answer: {answer}. {why}")
