@@ -8,6 +8,7 @@ from .attribution import grad_cam, saliency
 from .capture import FeatureMaps, capture, get_feature_maps, list_layers
 from .data import load_mnist
 from .display import normalize_maps, plot_feature_maps
+from .draw import draw_digit
 from .explore import explore
 from .models import SimpleCNN
 from .stats import channel_stats
@@ -18,6 +19,6 @@ __all__ = [
     "list_layers", "capture", "get_feature_maps", "FeatureMaps",
     "normalize_maps", "plot_feature_maps",
     "channel_stats",
-    "explore",
+    "explore", "draw_digit",
     "saliency", "grad_cam",
 ]
