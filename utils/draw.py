@@ -175,7 +175,7 @@ class _DigitPadLogic:
         self.network = None
         self.update_seconds: list[float] = []  # Python's time from strokes received to view sent, per update
         self._holding = False
-        self.observe(self._strokes_changed, "strokes")
+        self.observe(self._on_strokes, "strokes")
         self.colormaps = colour_tables()
         self.view = encode_view(None)
 
@@ -218,7 +218,7 @@ class _DigitPadLogic:
         (0 to 280). Returns the widget."""
         parsed = _parse(strokes, pen)
         self._set_strokes([{"width": w, "points": p.tolist()} for w, p in parsed])
-        self._strokes_changed()
+        self._on_strokes()
         return self
 
     def clear(self):
@@ -236,7 +236,7 @@ class _DigitPadLogic:
         finally:
             self._holding = False
 
-    def _strokes_changed(self, change=None) -> None:
+    def _on_strokes(self, change=None) -> None:
         if self._holding:
             return
         start = time.perf_counter()
