@@ -88,9 +88,9 @@ function render({ model, el: host }) {
   const predicted = el("div", "course-draw-predicted", "draw a digit");
   const probabilities = el("div", "course-draw-probabilities");
   result.append(predicted, probabilities);
-  const row = el("div", "course-draw-row");
-  row.append(seen, network, result);
-  root.append(left, row);
+  const top = el("div", "course-draw-top-row");
+  top.append(left, seen, result);
+  root.append(top, network);
   host.appendChild(root);
 
   const ctx = pad.getContext("2d");
@@ -99,6 +99,7 @@ function render({ model, el: host }) {
   let current = null;
   const sentAt = {};
   root.dataset.roundtrips = "[]";
+  root.dataset.sent = String(seq);
 
   function paintStroke(stroke) {
     ctx.strokeStyle = ctx.fillStyle = "#fff";
@@ -118,9 +119,10 @@ function render({ model, el: host }) {
     strokes.forEach(paintStroke);
   }
 
-  function send() {
+  function send(timed) {
     seq += 1;
-    sentAt[seq] = performance.now();
+    if (timed) sentAt[seq] = performance.now(); // only the end of a stroke is timed, not undo or clear
+    root.dataset.sent = String(seq);
     model.set("strokes", { seq, strokes: strokes.slice() });
     model.save_changes();
   }
@@ -149,23 +151,25 @@ function render({ model, el: host }) {
     if (!current) return;
     strokes.push(current);
     current = null;
-    send();
+    send(true);
   };
   pad.addEventListener("pointerup", finish);
   pad.addEventListener("pointercancel", finish);
-  undo.addEventListener("click", () => { strokes.pop(); repaint(); send(); });
-  clear.addEventListener("click", () => { strokes = []; repaint(); send(); });
+  undo.addEventListener("click", () => { strokes.pop(); repaint(); send(false); });
+  clear.addEventListener("click", () => { strokes = []; repaint(); send(false); });
   pen.addEventListener("change", () => { model.set("pen", Number(pen.value)); model.save_changes(); });
 
   model.on("change:strokes", () => { // strokes set from Python (show, draw, clear)
     const given = model.get("strokes");
     if (given.seq === seq) return;
     seq = given.seq;
+    root.dataset.sent = String(seq);
     strokes = (given.strokes || []).slice();
     repaint();
   });
 
   function paintView() {
+    const started = performance.now();
     const view = model.get("view");
     const luts = model.get("colormaps");
     network.replaceChildren();
@@ -183,6 +187,7 @@ function render({ model, el: host }) {
       grey.forEach((v, i) => { image.data.set([v, v, v, 255], 4 * i); });
       preview.getContext("2d").putImageData(image, 0, 0);
       for (const stage of view.stages) {
+        if (network.childElementCount) network.append(el("div", "course-draw-arrow", "\u2192"));
         const column = el("div", "course-draw-stage");
         column.append(el("div", "course-draw-title", stage.label));
         const canvas = el("canvas");
@@ -201,6 +206,7 @@ function render({ model, el: host }) {
         probabilities.append(line);
       });
     }
+    root.dataset.paintMs = (performance.now() - started).toFixed(1);
     if (sentAt[view.seq] !== undefined) { // the round trip: end of stroke -> overview painted
       const times = JSON.parse(root.dataset.roundtrips);
       times.push(performance.now() - sentAt[view.seq]);
