@@ -207,9 +207,11 @@ def _plot_input(ax, image: torch.Tensor, label: int | None) -> None:
 
 def _plot_bars(ax, stage: Stage) -> None:
     values = stage.values.numpy()
-    ax.barh(np.arange(len(values)), values, height=1.0, color=np.where(values > 0, POSITIVE, NEGATIVE))
+    points = ax.get_position().height * ax.figure.get_figheight() * 72  # one line per unit, as thick as it fits
+    ax.hlines(np.arange(len(values)), 0, values, colors=np.where(values > 0, POSITIVE, NEGATIVE),
+              linewidth=points / len(values))  # one artist for all bars: 120 Rectangles take 0.3 s to make
     ax.axvline(0, color="black", lw=0.6)
-    ax.invert_yaxis()
+    ax.set_ylim(len(values) - 0.5, -0.5)
     ax.set_yticks([])
     ax.tick_params(labelsize=7)
     ax.set_title(f"{stage.name}: {len(values)} units\nred > 0 passes ReLU", fontsize=9)
