@@ -97,8 +97,11 @@ def draw_and_read(page, widget, strokes, name: str) -> tuple[str, str]:
     return widget.get_attribute("data-predicted"), widget.locator(".course-draw-predicted").inner_text()
 
 
-def run_in_browser(tmp_path: Path, digits: dict[int, list]) -> tuple[dict[int, tuple[str, str]], list[float]]:
-    """Open the notebook in JupyterLab, Run All, draw each digit; what was shown for each, and the round trips."""
+def run_in_browser(tmp_path: Path, digits: dict[int, list]) -> tuple[dict, list[float]]:
+    """Open the notebook in JupyterLab, Run All, draw each digit, then undo the last one stroke by stroke.
+
+    Returns what was shown for each digit (and "after undo") as (data-predicted, text), and the round trips in ms.
+    """
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -120,7 +123,15 @@ def run_in_browser(tmp_path: Path, digits: dict[int, list]) -> tuple[dict[int, t
             assert widget.locator(".course-draw-predicted").inner_text() == "draw a digit"
             for digit, strokes in digits.items():
                 shown[digit] = draw_and_read(page, widget, strokes, f"digit_{digit}")
-            times = json.loads(widget.get_attribute("data-roundtrips"))
+            times = [trip for trip, _painting in json.loads(widget.get_attribute("data-roundtrips"))]
+            painting = [paint for _trip, paint in json.loads(widget.get_attribute("data-roundtrips"))]
+            print(f"painting the overview in the browser: median {statistics.median(painting):.0f} ms")
+            for _ in next(reversed(digits.values())):  # undo every stroke of the last digit: empty again
+                before = widget.get_attribute("data-sent")
+                widget.locator(".course-draw-undo").click()
+                wait_for_update(page, widget, before)
+            shown["after undo"] = (widget.get_attribute("data-predicted"),
+                                   widget.locator(".course-draw-predicted").inner_text())
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "failure.png"))
             raise
@@ -134,6 +145,7 @@ def test_drawing_a_1_then_a_0_with_the_mouse_shows_1_then_0(tmp_path):
     shown, times = run_in_browser(tmp_path, {1: DIGITS[1], 0: DIGITS[0]})
     assert shown[1] == ("1", shown[1][1]) and shown[1][1].startswith("predicted 1 ("), shown
     assert shown[0] == ("0", shown[0][1]) and shown[0][1].startswith("predicted 0 ("), shown
+    assert shown["after undo"] == ("", "draw a digit"), shown
     print(f"\nround trip, end of stroke to painted overview: median {statistics.median(times):.0f} ms "
           f"(min {min(times):.0f}, max {max(times):.0f}, {len(times)} updates)")
 
@@ -145,6 +157,6 @@ if __name__ == "__main__":  # use it yourself: every digit 0-9, screenshots in t
         shown, times = run_in_browser(Path(tmp), DIGITS)
     right = sum(int(shown[d][0] or -1) == d for d in DIGITS)
     for digit, (_predicted, text) in shown.items():
-        print(f"drew {digit}: {text}")
+        print(f"{digit}: {text}")
     print(f"{right} of {len(DIGITS)} right; round trip median {statistics.median(times):.0f} ms "
           f"(min {min(times):.0f}, max {max(times):.0f}, {len(times)} updates)")

@@ -206,10 +206,10 @@ function render({ model, el: host }) {
         probabilities.append(line);
       });
     }
-    root.dataset.paintMs = (performance.now() - started).toFixed(1);
-    if (sentAt[view.seq] !== undefined) { // the round trip: end of stroke -> overview painted
+    if (sentAt[view.seq] !== undefined) { // the round trip: end of stroke -> overview painted; and the painting
+      const now = performance.now();
       const times = JSON.parse(root.dataset.roundtrips);
-      times.push(performance.now() - sentAt[view.seq]);
+      times.push([now - sentAt[view.seq], now - started]);
       root.dataset.roundtrips = JSON.stringify(times);
       delete sentAt[view.seq];
     }
