@@ -177,6 +177,7 @@ class _DigitPadLogic:
         self._holding = False
         self.observe(self._on_strokes, "strokes")
         self.colormaps = colour_tables()
+        encode_view(network_view(model, torch.zeros(1, FIELD, FIELD)))  # warm-up: the first stroke is not slower
         self.view = encode_view(None)
 
     @property
