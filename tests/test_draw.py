@@ -164,9 +164,12 @@ def test_the_widget_leaves_the_model_and_threads_as_they_were(model):
 
 def test_a_model_that_is_not_for_1x28x28_digits_gets_an_error_naming_what_is_needed():
     torchvision = pytest.importorskip("torchvision")
+    resnet = torchvision.models.resnet18()
     with pytest.raises(ModelShapeError, match=r"\(N, 1, 28, 28\) batch and returns 10 class scores") as error:
-        draw_digit(torchvision.models.resnet18())
+        draw_digit(resnet)
     assert "ResNet raised RuntimeError" in str(error.value)
+    assert not any(m._forward_hooks for m in resnet.modules()), "a hook was left on the model"
+    assert resnet.training, "the model's train mode was not restored"
     with pytest.raises(ModelShapeError, match=r"returned \(1, 5\)"):
         draw_digit(nn.Sequential(nn.Flatten(), nn.Linear(784, 5)))
     with pytest.raises(TypeError, match="torch.nn.Module"):
