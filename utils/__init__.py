@@ -2,13 +2,15 @@
 
 Everything else lives in the modules, one per concern, each named after its concern (never after a function it
 exports, so `utils.hooks` is always the module): data, models, train, hooks (forward hooks and capture), display,
-glyphs (tile labels), stats, explorer (the interactive widget), attribution, checks (exercise checks, one module
+glyphs (tile labels), stats, explorer (the interactive widget), draw and overview (draw a digit, the whole network
+at once), attribution, checks (exercise checks, one module
 per notebook) and course (the notebooks' setup cell).
 """
 
 from .attribution import grad_cam, saliency
 from .data import load_mnist
 from .display import normalize_maps, plot_feature_maps
+from .draw import draw_digit
 from .explorer import explore
 from .hooks import (
     FeatureMaps,
@@ -29,6 +31,6 @@ __all__ = [
     "LayerNameError", "LayerNotRunError", "ReusedLayerError",
     "normalize_maps", "plot_feature_maps",
     "channel_stats",
-    "explore",
+    "explore", "draw_digit",
     "saliency", "grad_cam",
 ]
