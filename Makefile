@@ -25,18 +25,23 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/python -m mypy
 
-# Lint, then pytest of tests/, the doctests of utils/ and strict nbval over every notebook (solutions included), offline.
+# Lint, then pytest of tests/, the doctests of utils/ and strict nbval over every notebook (solutions included),
+# offline, on every core: one pytest worker per core (JOBS=1 for one), each file (a notebook's cells run in order
+# in one kernel) kept on one worker. OpenMP threads wait passively, so two workers sharing the cores do not spin.
+JOBS ?= auto
+PARALLEL := -n $(JOBS) --dist loadfile
+RUN := COURSE_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest
 test: lint
-	COURSE_OFFLINE=1 $(BIN)/python -m pytest tests notebooks --doctest-modules utils $(NBVAL)
+	$(RUN) $(PARALLEL) tests notebooks --doctest-modules utils $(NBVAL)
 
 # Every notebook and the retraining tests again with the plain (non-SIMD) CPU kernels: another processor's
 # rounding, replayed on this one, so that an output that only reproduces on one kind of CPU cannot land (.ci/run).
 portable: $(INSTALLED)
-	ATEN_CPU_CAPABILITY=default COURSE_OFFLINE=1 $(BIN)/python -m pytest tests/test_models_train.py notebooks $(NBVAL)
+	ATEN_CPU_CAPABILITY=default $(RUN) $(PARALLEL) tests/test_models_train.py notebooks $(NBVAL)
 
 # A quick check of a laptop (about 15 s once installed): notebook 00 loads the data and the model, plots, checks.
 smoke: $(INSTALLED)
-	COURSE_OFFLINE=1 $(BIN)/python -m pytest -q notebooks/00_start_here.ipynb $(NBVAL)
+	$(RUN) -q -p no:xdist notebooks/00_start_here.ipynb $(NBVAL)
 
 # Re-run every notebook and store its outputs (after changing one); then `make test`.
 notebooks: $(INSTALLED)

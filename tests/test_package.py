@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import subprocess
+import sys
 import types
 
 import pytest
@@ -41,3 +43,22 @@ def test_import_of_a_module_by_its_dotted_name_gives_the_module():
     import utils.hooks as hooks
 
     assert hooks.find_layer and explorer.Explorer
+
+
+def test_import_utils_loads_only_what_the_names_used_need():
+    """`import utils` and the setup cell stay light: torchvision (which imports every model definition),
+    matplotlib's widgets and ipywidgets load only when a name that needs them is used."""
+    code = ("import sys, utils; from utils import SimpleCNN, capture, load_trained_simplecnn; "
+            "from utils.course import setup; "
+            "print(*(m in sys.modules for m in ('torchvision', 'ipywidgets', 'anywidget')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "False", "False"]
+    code = "import sys; from utils import load_mnist, explore; load_mnist; print('torchvision' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_every_public_name_resolves_and_unknown_names_fail_clearly():
+    for name in utils.__all__:
+        assert getattr(utils, name) is not None
+    with pytest.raises(AttributeError, match="has no attribute 'capture_maps'"):
+        utils.capture_maps  # noqa: B018

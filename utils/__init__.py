@@ -3,27 +3,27 @@
 Everything else lives in the modules, one per concern, each named after its concern (never after a function it
 exports, so `utils.hooks` is always the module): data, models, train, hooks (forward hooks and capture), display,
 glyphs (tile labels), stats, explorer (the interactive widget), draw and overview (draw a digit, the whole network
-at once), attribution, checks (exercise checks, one module
-per notebook) and course (the notebooks' setup cell).
+at once), attribution, checks (exercise checks, one module per notebook) and course (the notebooks' setup cell).
+
+The names are imported on first use (PEP 562), so `import utils` costs next to nothing and a notebook that never
+draws a widget never loads ipywidgets: `from utils import load_mnist` loads the data module and no more.
 """
 
-from .attribution import grad_cam, saliency
-from .data import load_mnist
-from .display import normalize_maps, plot_feature_maps
-from .draw import draw_digit
-from .explorer import explore
-from .hooks import (
-    FeatureMaps,
-    LayerNameError,
-    LayerNotRunError,
-    ReusedLayerError,
-    capture,
-    get_feature_maps,
-    list_layers,
-)
-from .models import SimpleCNN
-from .stats import channel_stats
-from .train import load_trained_simplecnn
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# public name -> the module that defines it
+_HOME = {
+    "load_mnist": "data", "SimpleCNN": "models", "load_trained_simplecnn": "train",
+    "list_layers": "hooks", "capture": "hooks", "get_feature_maps": "hooks", "FeatureMaps": "hooks",
+    "LayerNameError": "layer_names", "LayerNotRunError": "hooks", "ReusedLayerError": "hooks",
+    "normalize_maps": "display", "plot_feature_maps": "display",
+    "channel_stats": "stats",
+    "explore": "explorer", "draw_digit": "draw",
+    "saliency": "attribution", "grad_cam": "attribution",
+}
 
 __all__ = [
     "load_mnist", "SimpleCNN", "load_trained_simplecnn",
@@ -34,3 +34,29 @@ __all__ = [
     "explore", "draw_digit",
     "saliency", "grad_cam",
 ]
+assert set(__all__) == set(_HOME), "every public name needs its home module"
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module 'utils' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)
+    globals()[name] = value  # the next access is an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # what type checkers and editors see
+    from .attribution import grad_cam, saliency
+    from .data import load_mnist
+    from .display import normalize_maps, plot_feature_maps
+    from .draw import draw_digit
+    from .explorer import explore
+    from .hooks import FeatureMaps, LayerNotRunError, ReusedLayerError, capture, get_feature_maps, list_layers
+    from .layer_names import LayerNameError
+    from .models import SimpleCNN
+    from .stats import channel_stats
+    from .train import load_trained_simplecnn

@@ -14,9 +14,10 @@ import urllib.request
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from torchvision import datasets, transforms
+if TYPE_CHECKING:  # torchvision is imported where it is used: its import loads every model definition
+    from torchvision import datasets, transforms
 
 __all__ = ["DATA_DIR", "DatasetFileError", "check_idx_files", "download_full_mnist", "load_mnist", "mnist_transform",
            "main"]
@@ -44,6 +45,8 @@ class DatasetFileError(RuntimeError):
 
 def mnist_transform() -> transforms.Compose:
     """The course's transform: pixels to [0, 1] with ToTensor, then to [-1, 1] with Normalize((0.5,), (0.5,))."""
+    from torchvision import transforms
+
     return transforms.Compose([transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
 
 
@@ -93,6 +96,8 @@ def download_full_mnist(root: Path = FULL_ROOT, timeout: float = DOWNLOAD_TIMEOU
 
     >>> download_full_mnist()  # doctest: +SKIP
     """
+    from torchvision import datasets
+
     mirror = datasets.MNIST.mirrors[0]
     with _socket_timeout(timeout):
         urllib.request.urlopen(mirror + datasets.MNIST.resources[1][0], timeout=timeout).close()  # reachable?
@@ -158,6 +163,8 @@ def load_mnist(train: bool = True, *, source: Source = "auto", transform: Callab
         check_idx_files(root)
     except DatasetFileError as error:
         raise DatasetFileError(f"{error} {_fix_hint(root)}") from None
+    from torchvision import datasets
+
     dataset = datasets.MNIST(root, train=train, transform=transform or mnist_transform(), download=False)
     if verbose:
         split = "train" if train else "test"

@@ -15,7 +15,6 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
 from .data import load_mnist
 from .hooks import eval_mode, to_model_device
@@ -85,6 +84,8 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
     """One pass over loader; returns (mean loss, accuracy) over the epoch."""
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
+    from tqdm.auto import tqdm  # imported here: in a notebook it brings ipywidgets
+
     for images, labels in tqdm(loader, desc=desc, leave=False, disable=not progress):
         images, labels = images.to(device), labels.to(device)
         optimizer.zero_grad()
