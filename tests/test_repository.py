@@ -42,8 +42,16 @@ def conda_requirements() -> dict[str, str]:
     return found
 
 
+def optional_dependencies(name: str) -> dict[str, str]:
+    """The [project.optional-dependencies] entry `name` of pyproject.toml, as {package: version spec}."""
+    line = re.search(rf"^{name} = \[(.*)\]$", (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    return dict(requirement(item) for item in re.findall(r'"([^"]+)"', line))
+
+
 def test_environment_yml_and_requirements_txt_agree():
-    assert conda_requirements() == pip_requirements()
+    """conda gets requirements.txt plus what the README's test command needs (pytest, nbval)."""
+    runner = {name: spec for name, spec in optional_dependencies("test").items() if name in ("pytest", "nbval")}
+    assert conda_requirements() == pip_requirements() | runner
 
 
 def test_package_dependencies_are_in_requirements_txt():
