@@ -78,7 +78,8 @@ def choose(choice: str, *, system: str, machine: str, nvidia: bool, reachable: C
         if choice == "cpu":
             raise RuntimeError(f"TORCH=cpu, but {CPU_INDEX} cannot be reached: connect to the internet, or use "
                                "`TORCH=default` (PyPI's torch; on Linux x86-64 the CUDA build, about 3 GB).")
-        return "default", f"no NVIDIA GPU, but {CPU_INDEX} cannot be reached: PyPI's torch instead (CUDA build, ~3 GB)"
+        return "default", (f"no NVIDIA GPU, but {CPU_INDEX} cannot be reached: PyPI's torch instead, "
+                           "the CUDA build of about 3 GB")
     reason = "TORCH=cpu" if choice == "cpu" else "no NVIDIA GPU found"
     return "cpu", f"{reason}: the CPU build of torch from {CPU_INDEX} (about 190 MB)"
 
