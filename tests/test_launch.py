@@ -121,8 +121,9 @@ def test_a_wrong_choice_on_the_command_line_exits_with_the_reason(capsys):
 def make_dry_run(tmp_path: Path, *args: str) -> list[str]:
     if shutil.which("make") is None:
         pytest.skip("make is not installed (Windows: the README's Windows commands are tested instead)")
-    result = subprocess.run(["make", "-n", f"VENV={tmp_path / 'venv'}", *args], cwd=ROOT, capture_output=True,
-                            text=True, check=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}  # under `make test`
+    result = subprocess.run(["make", "-n", "--no-print-directory", f"VENV={tmp_path / 'venv'}", *args], cwd=ROOT,
+                            env=env, capture_output=True, text=True, check=True)
     return result.stdout.splitlines()
 
 
