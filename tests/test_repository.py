@@ -9,6 +9,7 @@ import sys
 
 import nbformat
 import pytest
+from packaging.version import Version
 
 from tests.conftest import ROOT
 
@@ -54,11 +55,20 @@ def test_environment_yml_and_requirements_txt_agree():
     assert conda_requirements() == pip_requirements() | runner
 
 
-def test_package_dependencies_are_in_requirements_txt():
+def package_dependencies() -> dict[str, str]:
     text = (ROOT / "pyproject.toml").read_text()
     block = text.split("dependencies = [", 1)[1].split("]", 1)[0]
-    declared = dict(requirement(item) for item in re.findall(r'"([^"]+)"', block))
-    assert declared.items() <= pip_requirements().items()
+    return dict(requirement(item) for item in re.findall(r'"([^"]+)"', block))
+
+
+def test_package_dependencies_are_in_requirements_txt():
+    """The same ranges, except that requirements.txt (JupyterLab) may raise a floor: ipywidgets 8 for Lab 4."""
+    pip = pip_requirements()
+    for name, spec in package_dependencies().items():
+        assert name in pip, f"{name} is a dependency of the package but missing from requirements.txt"
+        if spec != pip[name]:
+            assert spec.startswith(">=") and pip[name].startswith(">="), (name, spec, pip[name])
+            assert Version(pip[name][2:]) > Version(spec[2:]), f"requirements.txt lowers the floor of {name}"
 
 
 def test_environment_yml_is_cpu_only():
