@@ -4,6 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# Which PyTorch build to install: auto (CPU build on Linux x86-64 without an NVIDIA GPU), cpu or default (PyPI's).
+TORCH ?= auto
+# A pip constraints file for every install, e.g. CONSTRAINTS=.ci/oldest.txt (the oldest versions the course declares).
+CONSTRAINTS ?=
+PIP_C := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
+# JupyterLab settings for the course (no news question over the notebooks), copied into .venv by `make lab`.
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.d/feature-maps-course.json
+NOTEBOOK00 := notebooks/00_start_here.ipynb
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600
 
 .PHONY: install lab test portable smoke lint notebooks sync data checkpoint bench clean
@@ -13,17 +21,26 @@ $(INSTALLED): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("Python 3.10 or newer is needed: make PYTHON=python3.12 ..." if sys.version_info < (3, 10) else 0)'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install -r requirements.txt -e ".[test]"
+	$(BIN)/python tools/torch_index.py $(TORCH) $(PIP_C)
+	$(BIN)/python -m pip install $(PIP_C) -r requirements.txt -e ".[test,lint]"
 	touch $@
 
 install: $(INSTALLED)
 
-lab: $(INSTALLED)
-	$(BIN)/jupyter lab $(ALLOW_ROOT) --ServerApp.root_dir=. notebooks/00_start_here.ipynb
+$(LAB_OVERRIDES): .jupyter/lab/settings/overrides.json | $(INSTALLED)
+	mkdir -p $(dir $@) && cp $< $@
+
+# The default URL (printed, and opened when a browser can be) is notebook 00 itself, not the bare /lab.
+lab: $(INSTALLED) $(LAB_OVERRIDES)
+	$(BIN)/jupyter lab $(ALLOW_ROOT) --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/$(NOTEBOOK00)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/python -m mypy
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml \
+		&& $(BIN)/zizmor --offline .github/workflows \
+		&& $(BIN)/check-jsonschema --builtin-schema vendor.github-issue-forms .github/ISSUE_TEMPLATE/*.yml \
+		&& $(BIN)/check-jsonschema --builtin-schema vendor.citation-file-format CITATION.cff
 
 # Lint, then pytest of tests/, the doctests of utils/ and strict nbval over every notebook (solutions included),
 # offline, on every core: one pytest worker per core (JOBS=1 for one), each file (a notebook's cells run in order

@@ -9,6 +9,7 @@ import sys
 
 import nbformat
 import pytest
+from packaging.version import Version
 
 from tests.conftest import ROOT
 
@@ -42,15 +43,32 @@ def conda_requirements() -> dict[str, str]:
     return found
 
 
+def optional_dependencies(name: str) -> dict[str, str]:
+    """The [project.optional-dependencies] entry `name` of pyproject.toml, as {package: version spec}."""
+    line = re.search(rf"^{name} = \[(.*)\]$", (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+    return dict(requirement(item) for item in re.findall(r'"([^"]+)"', line))
+
+
 def test_environment_yml_and_requirements_txt_agree():
-    assert conda_requirements() == pip_requirements()
+    """conda gets requirements.txt plus what the README's test command needs (pytest, nbval)."""
+    runner = {name: spec for name, spec in optional_dependencies("test").items() if name in ("pytest", "nbval")}
+    assert conda_requirements() == pip_requirements() | runner
+
+
+def package_dependencies() -> dict[str, str]:
+    text = (ROOT / "pyproject.toml").read_text()
+    block = text.split("dependencies = [", 1)[1].split("]", 1)[0]
+    return dict(requirement(item) for item in re.findall(r'"([^"]+)"', block))
 
 
 def test_package_dependencies_are_in_requirements_txt():
-    text = (ROOT / "pyproject.toml").read_text()
-    block = text.split("dependencies = [", 1)[1].split("]", 1)[0]
-    declared = dict(requirement(item) for item in re.findall(r'"([^"]+)"', block))
-    assert declared.items() <= pip_requirements().items()
+    """The same ranges, except that requirements.txt (JupyterLab) may raise a floor: ipywidgets 8 for Lab 4."""
+    pip = pip_requirements()
+    for name, spec in package_dependencies().items():
+        assert name in pip, f"{name} is a dependency of the package but missing from requirements.txt"
+        if spec != pip[name]:
+            assert spec.startswith(">=") and pip[name].startswith(">="), (name, spec, pip[name])
+            assert Version(pip[name][2:]) > Version(spec[2:]), f"requirements.txt lowers the floor of {name}"
 
 
 def test_environment_yml_is_cpu_only():

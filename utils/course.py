@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import torch
 
 from .train import SEED, THREADS, pick_device, seed_everything
@@ -21,8 +19,8 @@ def setup(seed: int = SEED, threads: int = THREADS, device: str | None = None, v
     """
     seed_everything(seed, threads)
     _plot_defaults()
-    if "google.colab" in sys.modules:
-        _enable_colab_widgets()
+    # On Colab nothing more is needed: the course's widgets are ipywidgets' own, which Colab's built-in widget
+    # manager shows; its custom widget manager (for third-party widgets) is left off.
     chosen = pick_device(device)
     if verbose:
         print(f"Course setup: device {chosen.type}, seed {seed}, {threads} CPU threads.")
@@ -39,11 +37,3 @@ def _plot_defaults() -> None:
         "figure.titlesize": 12,
     })
 
-
-def _enable_colab_widgets() -> None:
-    try:
-        from google.colab import output
-
-        output.enable_custom_widget_manager()
-    except (ImportError, AttributeError):
-        pass
