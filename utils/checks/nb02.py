@@ -16,7 +16,7 @@ __all__ = ["check_channel_grid", "check_channel_normalization", "check_sample_ch
 def _normalization_case() -> torch.Tensor:
     generator = torch.Generator().manual_seed(2)
     maps = torch.randn(2, 3, 4, 5, generator=generator) * torch.tensor([0.01, 1.0, 30.0]).view(1, 3, 1, 1)
-    maps[0, 1] = 0.0  # a dead map
+    maps[0, 1] = 0.0  # an all-zero (silent) map
     maps[1, 2] = 2.5  # a constant one
     return maps
 
@@ -51,7 +51,7 @@ def _judge_normalization(result: object, maps: torch.Tensor) -> str | None:
 def check_channel_normalization(function: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
     """Exercise 02.1: scale every (H, W) map of an (N, C, H, W) tensor to [0, 1] on its own; constant maps to 0."""
     return run_cases(function, "`normalize_per_channel`", [(_normalization_case(),)], _judge_normalization,
-                     "Right: every map runs from 0 to 1 on its own, and the dead and constant maps are zeros.")
+                     "Right: every map runs from 0 to 1 on its own, and the all-zero and constant maps are zeros.")
 
 
 def _judge_selection(result: object, maps: torch.Tensor) -> str | None:
