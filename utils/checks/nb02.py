@@ -1,4 +1,5 @@
-"""Checks for notebook 02, From filters to feature maps: per-channel scaling, picking channels, symmetric limits."""
+"""Checks for notebook 02, From filters to feature maps: a grid by hand, per-channel scaling, picking channels,
+symmetric limits (with and without clipping)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import torch
 
 from .core import CheckResult, as_number, run_cases
 
-__all__ = ["check_channel_normalization", "check_sample_channels", "check_symmetric_limits"]
+__all__ = ["check_channel_grid", "check_channel_normalization", "check_sample_channels", "check_symmetric_limits",
+           "check_clipped_symmetric_limits"]
 
 
 def _normalization_case() -> torch.Tensor:
     generator = torch.Generator().manual_seed(2)
     maps = torch.randn(2, 3, 4, 5, generator=generator) * torch.tensor([0.01, 1.0, 30.0]).view(1, 3, 1, 1)
-    maps[0, 1] = 0.0  # a dead map
+    maps[0, 1] = 0.0  # an all-zero (silent) map
     maps[1, 2] = 2.5  # a constant one
     return maps
 
@@ -49,7 +51,7 @@ def _judge_normalization(result: object, maps: torch.Tensor) -> str | None:
 def check_channel_normalization(function: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
     """Exercise 02.1: scale every (H, W) map of an (N, C, H, W) tensor to [0, 1] on its own; constant maps to 0."""
     return run_cases(function, "`normalize_per_channel`", [(_normalization_case(),)], _judge_normalization,
-                     "Right: every map runs from 0 to 1 on its own, and the dead and constant maps are zeros.")
+                     "Right: every map runs from 0 to 1 on its own, and the all-zero and constant maps are zeros.")
 
 
 def _judge_selection(result: object, maps: torch.Tensor) -> str | None:
@@ -114,3 +116,92 @@ def check_symmetric_limits(function: Callable[[torch.Tensor], tuple[float, float
     cases = [(torch.tensor([[-3.0, 1.0], [0.5, 2.0]]),), (torch.tensor([[-0.5, 4.0], [0.0, 1.0]]),)]
     return run_cases(function, "`symmetric_limits`", cases, _judge_limits,
                      "Right: vmin = -vmax = the largest |value|, so zero is in the middle and nothing is clipped.")
+
+
+def _reference_grid(maps: torch.Tensor, ncols: int) -> torch.Tensor:
+    channels, height, width = maps.shape
+    rows = -(-channels // ncols)
+    grid = torch.zeros(rows * height, ncols * width, dtype=maps.dtype)
+    for k in range(channels):
+        r, c = divmod(k, ncols)
+        grid[r * height:(r + 1) * height, c * width:(c + 1) * width] = maps[k]
+    return grid
+
+
+def _judge_grid(result: object, maps: torch.Tensor, ncols: int) -> str | None:
+    try:
+        grid = torch.as_tensor(result, dtype=maps.dtype)
+    except (TypeError, ValueError, RuntimeError):
+        return "return one 2-D tensor: the whole grid as a single image."
+    expected = _reference_grid(maps, ncols)
+    if grid.dim() != 2:
+        return (f"the result has shape {tuple(grid.shape)}: a grid is ONE 2-D image, (rows * H, ncols * W), "
+                "not a stack of maps.")
+    if grid.shape != expected.shape:
+        channels, height, width = maps.shape
+        return (f"for {channels} maps of {height}x{width} in {ncols} columns the grid should be "
+                f"(rows * H, ncols * W) with rows = ceil(C / ncols); yours is {tuple(grid.shape)}.")
+    if torch.equal(grid, expected):
+        return None
+    rows = expected.shape[0] // maps.shape[1]
+    by_column = torch.zeros_like(expected)  # tiles filled column by column instead of row by row
+    for k in range(maps.shape[0]):
+        c, r = divmod(k, rows)
+        if c < ncols:
+            by_column[r * maps.shape[1]:(r + 1) * maps.shape[1], c * maps.shape[2]:(c + 1) * maps.shape[2]] = maps[k]
+    if torch.equal(grid, by_column):
+        return "the tiles go down the columns first: put channels 0, 1, 2, ... along the first row, as text is read."
+    return "some tiles are not where they belong: map k goes to row k // ncols, column k % ncols; empty tiles are 0."
+
+
+def check_channel_grid(function: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckResult:
+    """Exercise 02.1: channel_grid(maps, ncols) -> one 2-D image with the (C, H, W) maps as tiles, row by row.
+
+    >>> from utils.checks.nb02 import _reference_grid
+    >>> bool(check_channel_grid(_reference_grid))
+    ✓ Right: one image, map k at row k // ncols and column k % ncols, empty tiles zero, the input unchanged.
+    True
+    """
+    generator = torch.Generator().manual_seed(5)
+    cases = [(torch.rand(16, 3, 5, generator=generator), 4), (torch.rand(6, 2, 3, generator=generator) + 1, 4)]
+    return run_cases(function, "`channel_grid`", cases, _judge_grid,
+                     "Right: one image, map k at row k // ncols and column k % ncols, empty tiles zero, the input "
+                     "unchanged.")
+
+
+def _judge_clipped_limits(result: object, m: torch.Tensor, q: float) -> str | None:
+    try:
+        vmin, vmax = (as_number(v) for v in result)  # type: ignore[attr-defined]  # anything: errors are caught
+    except (TypeError, ValueError):
+        return "return two numbers, (vmin, vmax)."
+    if vmin is None or vmax is None:
+        return "return two numbers, (vmin, vmax)."
+    if abs(vmin + vmax) > 1e-6 or vmax < 0:
+        return "vmin and vmax must be opposites (vmin = -vmax), so that zero sits in the middle."
+    size = m.abs().flatten().double()
+    low, high = (float(size.quantile(q / 100, interpolation=how)) for how in ("lower", "higher"))
+    if low - 1e-6 <= vmax <= high + 1e-6:
+        return None
+    if abs(vmax - float(size.max())) < 1e-6:
+        return "that is the largest |value|, so nothing is clipped: use the q-th percentile of the magnitudes instead."
+    signed = m.flatten().double()
+    if any(abs(vmax - float(signed.quantile(q / 100, interpolation=how))) < 1e-6 for how in ("lower", "higher",
+                                                                                            "linear")):
+        return ("that is a percentile of the signed values: take it of the magnitudes |m|, so that large negative "
+                "values count as much as large positive ones.")
+    return f"with q = {q:g}, about {100 - q:g}% of the values (those of largest magnitude) should lie beyond vmax."
+
+
+def check_clipped_symmetric_limits(function: Callable[[torch.Tensor, float], tuple[float, float]]) -> CheckResult:
+    """Exercise 02.3: symmetric colour limits that clip only the (100 - q)% values of largest magnitude.
+
+    >>> bool(check_clipped_symmetric_limits(lambda m, q: (-m.abs().quantile(q / 100), m.abs().quantile(q / 100))))
+    ✓ Right: zero in the middle, and only the values of largest magnitude beyond the limits.
+    True
+    """
+    generator = torch.Generator().manual_seed(3)
+    spiky = torch.randn(6, 7, generator=generator)
+    spiky[2, 3] = -40.0  # one extreme negative value
+    cases = [(spiky, 99.0), (torch.randn(10, 10, generator=generator) * 3 + 1, 90.0)]
+    return run_cases(function, "`symmetric_limits`", cases, _judge_clipped_limits,
+                     "Right: zero in the middle, and only the values of largest magnitude beyond the limits.")

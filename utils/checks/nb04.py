@@ -1,4 +1,4 @@
-"""Checks for notebook 04, Capturing feature maps with hooks: shapes by hooks, reused layers, names."""
+"""Checks for notebook 04, Capturing feature maps with hooks: a first hook, shapes by hooks, reused layers, names."""
 
 from __future__ import annotations
 
@@ -12,7 +12,69 @@ from ..train import load_trained_simplecnn
 from .core import CheckResult, as_ints, as_number, call, fail, is_int, missing, not_answered, report
 from .exercise_models import held_out_digits, nested_exercise_model
 
-__all__ = ["check_record_shapes", "check_pool_calls", "check_most_active_channel", "check_nested_layer_name"]
+__all__ = ["check_capture_conv1", "check_record_shapes", "check_pool_calls", "check_most_active_channel",
+           "check_nested_layer_name"]
+
+
+def _judge_conv1_capture(result: object, expected: torch.Tensor) -> str | None:
+    if not isinstance(result, dict) or "conv1" not in result:
+        return 'return the dictionary your hook filled, with the map under the key "conv1".'
+    captured = result["conv1"]
+    if not isinstance(captured, torch.Tensor):
+        return 'store the tensor itself under "conv1" (the hook\'s `output`).'
+    if captured.grad_fn is not None:
+        return "the stored tensor still carries its autograd graph: store output.detach()."
+    if captured.shape != expected.shape:
+        return (f"the stored tensor has shape {tuple(captured.shape)}, conv1's output {tuple(expected.shape)}: "
+                "hook `model.conv1` and store its third argument, `output` (not `inputs`).")
+    if not torch.allclose(captured, expected, atol=1e-6):
+        return "the stored tensor is not conv1's output: store the hook's `output` as it is."
+    return None
+
+
+def check_capture_conv1(function: Callable) -> CheckResult:
+    """Exercise 04.1: capture_conv1(model, x) -> {"conv1": conv1's output}, by a hook removed in `finally`.
+
+    >>> def capture_conv1(model, x):
+    ...     store = {}
+    ...     handle = model.conv1.register_forward_hook(lambda m, i, out: store.update(conv1=out.detach()))
+    ...     try:
+    ...         model(x)
+    ...     finally:
+    ...         handle.remove()
+    ...     return store
+    >>> bool(check_capture_conv1(capture_conv1))
+    ✓ Right: conv1's output, detached, and no hook left on the model, even when the forward pass fails.
+    True
+    """
+    if not_answered(function):
+        return missing("`capture_conv1`")
+    if not callable(function):
+        return fail(f"`capture_conv1` should be a function (def ...), not a {type(function).__name__}.")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(4)
+        model = SimpleCNN().eval()
+        x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        expected = model.conv1(x)
+    result = call(function, model, x)
+    if hook_count(model):
+        return fail("a hook is still attached to the model after your function returned: keep the handle that "
+                    "register_forward_hook returns and call handle.remove().")
+    if isinstance(result, Exception):
+        return fail(f"your function raised {type(result).__name__}: {result}")
+    problem = _judge_conv1_capture(result, expected)
+    if problem:
+        return fail(problem)
+    broken = call(function, model, torch.zeros(1, 1, 20, 20))  # conv1 runs, then fc1 gets the wrong size and fails
+    if hook_count(model):
+        return fail("when the forward pass fails (try a 20x20 image: conv1 runs, fc1 raises), your hook stays on the "
+                    "model: remove it in a `finally:` block.")
+    if not isinstance(broken, Exception):
+        return fail("when the forward pass fails, your function hides the error: let it propagate "
+                    "(try/finally, not try/except).")
+    return report(True, "Right: conv1's output, detached, and no hook left on the model, even when the forward pass "
+                        "fails.")
 
 
 def _shapes_by_hooks(model: torch.nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
