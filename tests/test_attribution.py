@@ -37,7 +37,7 @@ def real_digits() -> torch.Tensor:
 
 
 def reference_grad_cam(model: nn.Module, x: torch.Tensor, layer: str, targets: list[int],
-                       after_relu: bool = True) -> torch.Tensor:
+                       after_relu: bool = False) -> torch.Tensor:
     """Grad-CAM the textbook way, one sample at a time: a forward hook keeps the layer's output, a tensor hook its
     gradient during backward(), on a copy of the model (backward fills .grad there, not in the model under test)."""
     model = copy.deepcopy(model).eval()
@@ -106,12 +106,13 @@ def test_saliency_matches_backward_by_hand(trained, real_digits):
 def test_grad_cam_matches_hooks_by_hand(trained, real_digits, layer, after_relu):
     targets = trained(real_digits).argmax(1).tolist()
     expected = reference_grad_cam(trained, real_digits, layer, targets, after_relu)
-    assert torch.allclose(grad_cam(trained, real_digits, layer, after_relu=after_relu), expected, atol=1e-5)
+    cam = grad_cam(trained, real_digits, layer, placement="stretch", after_relu=after_relu)
+    assert torch.allclose(cam, expected, atol=1e-5)
 
 
 def test_after_relu_matters_for_signed_maps_only(trained, real_digits):
-    signed = grad_cam(trained, real_digits, "conv2", after_relu=False)
-    assert not torch.allclose(grad_cam(trained, real_digits, "conv2"), signed, atol=1e-3)
+    signed = grad_cam(trained, real_digits, "conv2")
+    assert not torch.allclose(grad_cam(trained, real_digits, "conv2", after_relu=True), signed, atol=1e-3)
     post_relu = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 26 * 26, 3))
     assert torch.equal(grad_cam(post_relu, real_digits, "1"), grad_cam(post_relu, real_digits, "1", after_relu=False))
 
