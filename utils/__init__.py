@@ -22,6 +22,7 @@ from .hooks import (
     list_layers,
 )
 from .models import SimpleCNN
+from .playground import conv_playground
 from .stats import channel_stats
 from .train import load_trained_simplecnn
 
@@ -32,5 +33,6 @@ __all__ = [
     "normalize_maps", "plot_feature_maps",
     "channel_stats",
     "explore", "draw_digit",
+    "conv_playground",
     "saliency", "grad_cam",
 ]
