@@ -2,8 +2,9 @@
 
 Everything else lives in the modules, one per concern, each named after its concern (never after a function it
 exports, so `utils.hooks` is always the module): data, models, train, hooks (forward hooks and capture), display,
-glyphs (tile labels), stats, explorer (the interactive widget), draw and overview (draw a digit, the whole network
-at once), attribution, checks (exercise checks, one module per notebook) and course (the notebooks' setup cell).
+glyphs (tile labels), stats, explorer and playground (the interactive widgets), draw and overview (draw a digit,
+the whole network at once), attribution and receptive_field, checks (exercise checks, one module per notebook)
+and course (the notebooks' setup cell).
 
 The names are imported on first use (PEP 562), so `import utils` costs next to nothing and a notebook that never
 draws a widget never loads ipywidgets: `from utils import load_mnist` loads the data module and no more.
@@ -21,7 +22,7 @@ _HOME = {
     "LayerNameError": "layer_names", "LayerNotRunError": "hooks", "ReusedLayerError": "hooks",
     "normalize_maps": "display", "plot_feature_maps": "display",
     "channel_stats": "stats",
-    "explore": "explorer", "draw_digit": "draw",
+    "explore": "explorer", "draw_digit": "draw", "conv_playground": "playground",
     "saliency": "attribution", "grad_cam": "attribution",
 }
 
@@ -32,6 +33,7 @@ __all__ = [
     "normalize_maps", "plot_feature_maps",
     "channel_stats",
     "explore", "draw_digit",
+    "conv_playground",
     "saliency", "grad_cam",
 ]
 assert set(__all__) == set(_HOME), "every public name needs its home module"
@@ -58,5 +60,6 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from .hooks import FeatureMaps, LayerNotRunError, ReusedLayerError, capture, get_feature_maps, list_layers
     from .layer_names import LayerNameError
     from .models import SimpleCNN
+    from .playground import conv_playground
     from .stats import channel_stats
     from .train import load_trained_simplecnn

@@ -1,10 +1,10 @@
-"""Checks for notebook 00, Start here: the shape of a batch and the range of its pixels."""
+"""Checks for notebook 00, Start here: the shape of a batch, the range of its pixels, one pixel transformed."""
 
 from __future__ import annotations
 
 from .core import CheckResult, as_ints, as_number, fail, missing, not_answered, report
 
-__all__ = ["check_batch_shape", "check_pixel_range"]
+__all__ = ["check_batch_shape", "check_pixel_range", "check_transformed_pixel"]
 
 
 def check_batch_shape(shape: object) -> CheckResult:
@@ -52,3 +52,32 @@ def check_pixel_range(low: object, high: object) -> CheckResult:
         return fail(f"[{lo}, {hi}] is not the range the transform gives; measure it with .min() and .max() on a "
                     "batch.")
     return report(True, "Right: Normalize((0.5,), (0.5,)) maps [0, 1] to [-1, 1] (background -1, ink +1).")
+
+
+STORED_PIXEL = 51  # exercise 00.2: the file's value asked about (51 / 255 = 0.2)
+
+
+def check_transformed_pixel(value: object) -> CheckResult:
+    """Exercise 00.2: the value the model sees for a pixel stored as 51 (of 255) in the MNIST file.
+
+    >>> bool(check_transformed_pixel(-0.6))
+    ✓ Right: 51 / 255 = 0.2 after ToTensor, then (0.2 - 0.5) / 0.5 = -0.6 after Normalize.
+    True
+    """
+    if not_answered(value):
+        return missing("`seen`")
+    number = as_number(value)
+    if number is None:
+        return fail(f"give the value as one number, not a {type(value).__name__}.")
+    scaled = STORED_PIXEL / 255
+    if abs(number - (scaled - 0.5) / 0.5) <= 1e-3:
+        return report(True, "Right: 51 / 255 = 0.2 after ToTensor, then (0.2 - 0.5) / 0.5 = -0.6 after Normalize.")
+    if abs(number - STORED_PIXEL) <= 1e-3:
+        return fail("that is the value in the file; the transform changes it twice: ToTensor, then Normalize.")
+    if abs(number - scaled) <= 1e-3:
+        return fail("that is the value after ToTensor only; Normalize((0.5,), (0.5,)) comes next.")
+    if abs(number + (scaled - 0.5) / 0.5) <= 1e-3:
+        return fail("right size, wrong sign: Normalize subtracts the mean first, then divides by the std.")
+    if abs(number - (scaled - 0.5)) <= 1e-3:
+        return fail("you subtracted the mean; Normalize then divides by the std (0.5) as well.")
+    return fail("ToTensor divides by 255; Normalize((0.5,), (0.5,)) then computes (x - 0.5) / 0.5.")

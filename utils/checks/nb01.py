@@ -1,4 +1,4 @@
-"""Checks for notebook 01, Convolution from scratch: output sizes, an edge kernel, conv2d by hand."""
+"""Checks for notebook 01, Convolution from scratch: output sizes, an edge kernel, conv2d by hand, a shift."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from .core import CheckResult, as_number, call, fail, missing, not_answered, report, run_cases
 
-__all__ = ["check_output_size", "check_horizontal_edge_kernel", "check_conv2d_by_hand"]
+__all__ = ["check_output_size", "check_horizontal_edge_kernel", "check_conv2d_by_hand", "check_shift_kernel"]
 
 SizeCase = tuple[int, int, int, int, int]  # size, kernel, stride, padding, dilation
 
@@ -133,3 +133,38 @@ def check_conv2d_by_hand(function: Callable[[torch.Tensor, torch.Tensor], torch.
     """Exercise 01.3: conv2d(image, kernel) for one 2-D image and kernel, stride 1, no padding, like F.conv2d."""
     return run_cases(function, "`conv2d`", _conv_cases(), _judge_conv,
                      "Right: your sliding dot product matches F.conv2d on 4 images and kernels.")
+
+
+def _shift_right(images: torch.Tensor) -> torch.Tensor:
+    """Every image moved one pixel to the right, a column of zeros coming in on the left."""
+    return F.pad(images, (1, 0))[..., :-1]
+
+
+def check_shift_kernel(kernel: object) -> CheckResult:
+    """Exercise 01.2: a 3x3 kernel that, with padding=1, moves any image one pixel to the right.
+
+    >>> bool(check_shift_kernel([[0, 0, 0], [1, 0, 0], [0, 0, 0]]))
+    ✓ Right: F.conv2d(image, kernel, padding=1) is the image moved one pixel to the right.
+    True
+    """
+    if not_answered(kernel):
+        return missing("`shift_kernel`")
+    try:
+        weights = torch.as_tensor(kernel, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        return fail("give the kernel as a 3x3 tensor (or a nested list of numbers).")
+    if tuple(weights.shape) != (3, 3):
+        return fail(f"the kernel has shape {tuple(weights.shape)}; make it 3 rows of 3 numbers.")
+    images = torch.rand(4, 1, 9, 7, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    out = F.conv2d(images, weights.view(1, 1, 3, 3), padding=1)
+    if torch.allclose(out, _shift_right(images)):
+        return report(True, "Right: F.conv2d(image, kernel, padding=1) is the image moved one pixel to the right.")
+    if torch.allclose(out, _shift_right(images.flip(-1)).flip(-1)):
+        return fail("your kernel moves the image to the left: conv2d does not flip the kernel (section 3), so "
+                    "output pixel (i, j) reads the input where the kernel's 1 sits, relative to its centre.")
+    if torch.allclose(out, images):
+        return fail("that kernel leaves the image where it is; which input pixel must output pixel (i, j) copy?")
+    if weights.sum().item() != 1 or int((weights != 0).sum()) != 1:
+        return fail("a shift copies one pixel unchanged: a single 1 among zeros, placed relative to the centre.")
+    return fail("that kernel moves the image, but not one pixel to the right: try it on a small tensor with a "
+                "single bright pixel and see where the pixel goes.")
