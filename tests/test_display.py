@@ -17,6 +17,7 @@ from torch import nn  # noqa: E402
 
 from utils import normalize_maps, plot_feature_maps  # noqa: E402
 from utils.display import plot_filters  # noqa: E402
+from utils.glyphs import text_patch  # noqa: E402
 from utils.grid import DEAD_COLOUR, GridFigure  # noqa: E402
 
 
@@ -211,9 +212,10 @@ def test_signed_maps_get_a_diverging_colormap_centred_on_zero(maps):
     assert unsigned.get_clim() == (0.0, 1.0) and unsigned.cmap.name.startswith("viridis")
 
 
-def test_dead_channels_are_outlined_and_labelled(maps):
+def test_silent_maps_are_outlined_and_labelled_silent_not_dead(maps):
+    """One sample's all-zero map is "silent"; "dead" is kept for channel_stats' dataset-wide property."""
     fig = plot_feature_maps(maps, sample=0)
-    assert fig.dead == [3]
+    assert fig.silent == [3] and fig.dead == []
     ax = fig.axes[0]
     outlines = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_edgecolor()[:3] == to_rgb(DEAD_COLOUR)]
     assert len(outlines) == 1
@@ -221,14 +223,17 @@ def test_dead_channels_are_outlined_and_labelled(maps):
     assert outlines[0].get_xy() == (cols.start - 0.5, rows.start - 0.5)
     red_text = [p for p in ax.patches if isinstance(p, PathPatch) and p.get_facecolor()[:3] == to_rgb(DEAD_COLOUR)]
     assert len(red_text) == 1
-    assert plot_feature_maps(maps, sample=1).dead == []
+    drawn = len(red_text[0].get_path().vertices)  # the glyphs drawn: those of "3 silent", not "3 dead"
+    assert drawn == len(text_patch([(0.0, 0.0, "3 silent")], 1.0, DEAD_COLOUR, bold=True).get_path().vertices)
+    assert drawn != len(text_patch([(0.0, 0.0, "3 dead")], 1.0, DEAD_COLOUR, bold=True).get_path().vertices)
+    assert plot_feature_maps(maps, sample=1).silent == []
 
 
-def test_a_never_positive_pre_relu_channel_is_dead_too():
-    """Signed maps (a conv before its ReLU): a channel with no positive value is dead, as channel_stats says."""
+def test_a_never_positive_pre_relu_map_is_silent_too():
+    """Signed maps (a conv before its ReLU): a map with no positive value in this sample is silent."""
     signed = torch.randn(1, 4, 6, 6)
     signed[0, 2] = -signed[0, 2].abs() - 0.1
-    assert plot_feature_maps(signed).dead == [2]
+    assert plot_feature_maps(signed).silent == [2]
 
 
 def test_channel_numbers_sit_in_the_band_above_their_tiles(maps):
