@@ -27,8 +27,10 @@ def compiled_inner(model: nn.Module) -> nn.Module | None:
     >>> compiled_inner(torch.compile(SimpleCNN())).__class__.__name__, compiled_inner(SimpleCNN())
     ('SimpleCNN', None)
     """
-    inner = model.__dict__.get("_modules", {}).get("_orig_mod")
-    return inner if isinstance(inner, nn.Module) and hasattr(model, "dynamo_ctx") else None
+    if type(model).__name__ != "OptimizedModule":  # torch._dynamo's class; importing it would cost a second
+        return None
+    inner = getattr(model, "_orig_mod", None)
+    return inner if isinstance(inner, nn.Module) else None
 
 
 def strip_compiled(name: str) -> str:
