@@ -25,7 +25,6 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
-from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
@@ -331,24 +330,26 @@ def plot_feature_maps(maps: torch.Tensor | np.ndarray, *, sample: int = 0, chann
 
 
 def _values_for_display(one: np.ndarray, mode: str | None, clip, eps: float):
-    """The scaled values of every channel, the colour limits, and the colorbar's label and ticks (raw units)."""
+    """The values to draw, the colour limits, and the colorbar's label and ticks (None: matplotlib's own).
+
+    Where one scale covers the grid ("layer", "symmetric", raw) the raw values are drawn and the colour limits do
+    the scaling (matplotlib's Normalize, centred on 0 for signed data), so the colorbar is in the layer's units
+    with ticks at round values of its own. Only "channel" mode, one scale per map, draws rescaled values.
+    """
     whole = one.reshape(1, -1)
     if clip is not None:
         low, high = _percentiles(whole, clip)
         whole = np.clip(whole, low, high)
     lo, hi = float(whole.min()), float(whole.max())
-    if mode is None:
-        if lo < 0:
-            lo, hi = -max(-lo, hi), max(-lo, hi)
-        return whole.reshape(one.shape), lo, hi if hi > lo else lo + 1, "value", None
-    groups = one.reshape(one.shape[0], -1) if mode == "channel" else one.reshape(1, -1)
-    values = _scale(groups, mode, clip, eps).reshape(one.shape)
     if mode == "channel":
+        values = _scale(one.reshape(one.shape[0], -1), mode, clip, eps).reshape(one.shape)
         return values, 0.0, 1.0, "each channel on its own scale", ([0.0, 1.0], ["min", "max"])
-    if mode == "symmetric":
+    raw = whole.reshape(one.shape)
+    if mode == "symmetric" or (mode is None and lo < 0):
         m = max(-lo, hi)
-        return values, -1.0, 1.0, "value", _raw_ticks(-m, m, -1.0, 1.0)
-    return values, 0.0, 1.0, "value", _raw_ticks(lo, hi, 0.0, 1.0)
+        return raw, -(m or 1.0), m or 1.0, "value", None
+    flat = hi - lo <= 4 * eps * max(abs(lo), abs(hi)) if mode == "layer" else hi <= lo  # as normalize_maps
+    return raw, lo, (lo + max(1.0, abs(lo)) if flat else hi), "value", None
 
 
 def _extend(clip) -> str:
@@ -357,15 +358,6 @@ def _extend(clip) -> str:
         return "neither"
     low, high = _check_clip(clip)
     return {(True, True): "both", (True, False): "min", (False, True): "max"}.get((low > 0, high < 100), "neither")
-
-
-def _raw_ticks(lo: float, hi: float, start: float, stop: float) -> tuple[list[float], list[str]] | None:
-    """Colorbar ticks at round raw values: positions on the scaled axis [start, stop] and their labels."""
-    if not hi > lo:
-        return [start], [f"{lo:.3g}"]
-    values = [v for v in ticker.MaxNLocator(5).tick_values(lo, hi) if lo - 1e-12 <= v <= hi + 1e-12]
-    positions = [start + (v - lo) / (hi - lo) * (stop - start) for v in values]
-    return positions, [f"{v:.3g}" for v in values]
 
 
 def _maps_title(title: str | None, shape, index: int | None, chosen: list[int], mode: str | None, clip) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import ipywidgets as widgets
 import numpy as np
 import torch
+from matplotlib import ticker
 from matplotlib.colorbar import Colorbar
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
@@ -101,23 +102,15 @@ class _Canvas:
         else:
             self.colorbar.update_normal(shown)
         colorbar = self.colorbar
-        positions, names = _colorbar_ticks(maps[i], view.scale)
-        colorbar.set_ticks(positions, labels=names)
+        if view.scale == "channel":  # every map on its own scale: the bar can only say min and max
+            colorbar.set_ticks([0.0, 1.0], labels=["min", "max"])
+        else:  # raw values drawn with the layer's colour limits: matplotlib's ticks are in the layer's units
+            colorbar.locator, colorbar.formatter = ticker.AutoLocator(), ticker.ScalarFormatter()
+            colorbar.update_ticks()
         self.cax.tick_params(labelsize=8)
         self.ax_maps.apply_aspect()  # where the grid really is, so that the colorbar matches its height
         grid = self.ax_maps.get_position()
         self.cax.set_position((grid.x1 + 0.015, grid.y0, 0.012, grid.height))
-
-
-def _colorbar_ticks(sample_maps: torch.Tensor, mode: str) -> tuple[list[float], list[str]]:
-    """Colorbar ticks in the layer's own units where one scale covers the grid (the scale of all its channels)."""
-    low, high = float(sample_maps.min()), float(sample_maps.max())
-    if mode == "symmetric":
-        m = max(-low, high)
-        return [-1.0, 0.0, 1.0], [f"{-m:.3g}", "0", f"{m:.3g}"]
-    if mode == "layer":
-        return [0.0, 1.0], [f"{low:.3g}", f"{high:.3g}"]
-    return [0.0, 1.0], ["min", "max"]  # "channel": every map has its own scale
 
 
 class Explorer(widgets.VBox):
