@@ -90,7 +90,8 @@ def check_input(model: nn.Module, x: object, function: str, name: str = "x") -> 
         raise TypeError(f"{function}: {name} has dtype {x.dtype}, but models compute in floating point: pass "
                         f"{name}.float(){scale} (scaled and normalized as the model was trained).")
     conv = _first_conv(model)
-    spatial = len(conv.kernel_size) if conv is not None and hasattr(conv, "kernel_size") else None
+    kernel = getattr(conv, "kernel_size", None)
+    spatial = len(kernel) if isinstance(kernel, tuple) else None
     if spatial is not None and x.dim() < spatial + 2:
         shape = tuple(x.shape)
         fix = f"{name}.unsqueeze(0)" if x.dim() == spatial + 1 else f"{name}[None, None]"
