@@ -8,7 +8,10 @@ All candidates run in eval mode without gradients, taking turns (benchmarks/comm
 
 Goals (torchvision resnet18, random weights, batch 8 at 128x128): every conv captured costs at most 1.10x a plain
 forward pass and at most 1.05x the FX extractor; `stop_early=True` for conv1 at most 0.5x a plain forward pass.
-The trained SimpleCNN at batch 1 and 64 is measured the same way, without goals.
+The trained SimpleCNN at batch 1 and 64 is measured the same way, without goals. Larger classifiers
+(`classifier_rows`: resnet50, vgg16, mobilenet_v3_large, batch 1 at 224x224, every conv captured against a plain
+forward pass) must be no slower than issue 13 measured before the checks for any model were added: 1.14x, 1.05x
+and 1.22x.
 
     python -m benchmarks.bench_capture
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torchvision import models
 from torchvision.models import resnet18
 from torchvision.models.feature_extraction import create_feature_extractor
 
@@ -81,6 +85,30 @@ def run(repeats: int = 21) -> list[Row]:
         digits = torch.randn(batch, 1, 28, 28)
         times = time_interleaved(_candidates(cnn, digits), repeats=repeats, warmup=3, number=number)
         rows += _rows("capture", f"SimpleCNN batch {batch}", times, {}, "conv1", 2)
+    return rows + classifier_rows(repeats)
+
+
+CLASSIFIER_GOALS = {"resnet50": 1.14, "vgg16": 1.05, "mobilenet_v3_large": 1.22}  # issue 13's "today"
+
+
+def classifier_rows(repeats: int = 21) -> list[Row]:
+    """Every conv of three torchvision classifiers captured, batch 1 at 224x224, against a plain forward pass."""
+    fix_threads(2)
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 224, 224)
+    rows = []
+    for name, goal in CLASSIFIER_GOALS.items():
+        model = getattr(models, name)(weights=None).eval()
+
+        def plain(model=model):
+            with torch.no_grad():
+                return model(x)
+
+        times = time_interleaved({"plain forward": plain, "get_feature_maps": lambda model=model:
+                                  get_feature_maps(model, x)}, repeats=repeats, warmup=2)
+        rows.append(compare("capture", f"{name} batch 1, 224x224, all {len(_convs(model))} convs", times,
+                            "get_feature_maps", "plain forward", goal=goal,
+                            note=_best(times, "get_feature_maps", "plain forward")))
     return rows
 
 

@@ -248,11 +248,29 @@ def test_hundreds_of_captures_leave_no_hook_and_keep_nothing_alive(cnn, digits):
     assert all(ref() is None for ref in maps_refs + tensor_refs)  # the model holds no reference to them
 
 
-def test_a_layer_returning_a_tuple_is_a_clear_error():
+def test_a_layer_returning_a_tuple_has_each_tensor_captured_by_name():
     model = nn.Sequential()
     model.rnn = nn.GRU(4, 3, batch_first=True)
-    with pytest.raises(TypeError, match="'rnn' \\(GRU\\) returned a tuple, not a tensor"):
-        get_feature_maps(model, torch.zeros(1, 5, 4), ["rnn"])
+    x = torch.randn(1, 5, 4)
+    maps = get_feature_maps(model, x, ["rnn"])
+    output, hidden = model(x)
+    assert list(maps) == ["rnn[0]", "rnn[1]"]
+    assert torch.equal(maps["rnn[0]"], output) and torch.equal(maps["rnn[1]"], hidden)
+    with pytest.raises(KeyError, match=r"'rnn' returned a tuple, not one tensor.*maps\['rnn\[0\]'\]"):
+        maps["rnn"]
+    assert "returned a tuple: rnn[0], rnn[1]" in repr(maps)
+    assert hooks_left(model) == 0
+
+
+def test_a_layer_returning_no_tensor_is_a_clear_error():
+    class Words(nn.Module):
+        def forward(self, x):
+            return {"text": "no tensor here"}
+
+    model = nn.Sequential()
+    model.words = Words()
+    with pytest.raises(TypeError, match="'words' \\(Words\\) returned a dict, not a tensor"):
+        get_feature_maps(model, torch.zeros(1, 4), ["words"])
     assert hooks_left(model) == 0
 
 

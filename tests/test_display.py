@@ -17,6 +17,7 @@ from torch import nn  # noqa: E402
 
 from utils import normalize_maps, plot_feature_maps  # noqa: E402
 from utils.display import plot_filters  # noqa: E402
+from utils.glyphs import text_patch  # noqa: E402
 from utils.grid import DEAD_COLOUR, GridFigure  # noqa: E402
 
 
@@ -170,11 +171,12 @@ def test_tiles_hold_the_normalized_channels_of_the_chosen_sample(maps):
     fig = plot_feature_maps(maps, sample=2, channels=[5, 1, 15], mode="layer")
     assert fig.channels == [5, 1, 15]
     expected = normalize_maps(maps[2], "layer")  # one scale over ALL 16 channels, not just the 3 drawn
+    shown = fig.axes[0].images[0]
     image = image_of(fig)
-    for k, c in enumerate([5, 1, 15]):
-        assert np.array_equal(fig.layout.tile(image, k), expected[c].numpy())
-        assert np.array_equal(fig.tile_values(c), expected[c].numpy())
-    assert fig.axes[0].images[0].get_clim() == (0.0, 1.0)
+    for k, c in enumerate([5, 1, 15]):  # raw values drawn; the colour limits (a Normalize) do the scaling
+        assert np.array_equal(fig.tile_values(c), maps[2, c].numpy())
+        assert np.allclose(shown.norm(fig.layout.tile(image, k)), expected[c].numpy(), atol=1e-6)
+    assert shown.get_clim() == (float(maps[2].min()), float(maps[2].max()))
 
 
 def test_channel_mode_and_negative_sample_index(maps):
@@ -202,18 +204,22 @@ def test_signed_maps_get_a_diverging_colormap_centred_on_zero(maps):
     shown = fig.axes[0].images[0]
     vmin, vmax = shown.get_clim()
     assert vmin == -vmax and shown.cmap.name.startswith("RdBu")
-    assert np.allclose(fig.tile_values(0), (signed[0, 0] / signed[0].abs().max()).numpy())
+    assert vmax == pytest.approx(float(signed[0].abs().max()))  # Normalize centred on 0, in the maps' units
+    assert np.allclose(shown.norm(fig.tile_values(0)), (signed[0, 0] / signed[0].abs().max() + 1).numpy() / 2,
+                       atol=1e-6)
     raw = plot_feature_maps(signed, mode=None).axes[0].images[0]
     assert raw.get_clim() == pytest.approx((-float(signed[0].abs().max()), float(signed[0].abs().max())))
     gray = plot_feature_maps(signed, cmap="gray").axes[0].images[0]
     assert gray.get_clim()[0] == -gray.get_clim()[1]
     unsigned = plot_feature_maps(maps).axes[0].images[0]
-    assert unsigned.get_clim() == (0.0, 1.0) and unsigned.cmap.name.startswith("viridis")
+    assert unsigned.get_clim() == (float(maps[0].min()), float(maps[0].max()))
+    assert unsigned.cmap.name.startswith("viridis")
 
 
-def test_dead_channels_are_outlined_and_labelled(maps):
+def test_silent_maps_are_outlined_and_labelled_silent_not_dead(maps):
+    """One sample's all-zero map is "silent"; "dead" is kept for channel_stats' dataset-wide property."""
     fig = plot_feature_maps(maps, sample=0)
-    assert fig.dead == [3]
+    assert fig.silent == [3] and fig.dead == []
     ax = fig.axes[0]
     outlines = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_edgecolor()[:3] == to_rgb(DEAD_COLOUR)]
     assert len(outlines) == 1
@@ -221,14 +227,17 @@ def test_dead_channels_are_outlined_and_labelled(maps):
     assert outlines[0].get_xy() == (cols.start - 0.5, rows.start - 0.5)
     red_text = [p for p in ax.patches if isinstance(p, PathPatch) and p.get_facecolor()[:3] == to_rgb(DEAD_COLOUR)]
     assert len(red_text) == 1
-    assert plot_feature_maps(maps, sample=1).dead == []
+    drawn = len(red_text[0].get_path().vertices)  # the glyphs drawn: those of "3 silent", not "3 dead"
+    assert drawn == len(text_patch([(0.0, 0.0, "3 silent")], 1.0, DEAD_COLOUR, bold=True).get_path().vertices)
+    assert drawn != len(text_patch([(0.0, 0.0, "3 dead")], 1.0, DEAD_COLOUR, bold=True).get_path().vertices)
+    assert plot_feature_maps(maps, sample=1).silent == []
 
 
-def test_a_never_positive_pre_relu_channel_is_dead_too():
-    """Signed maps (a conv before its ReLU): a channel with no positive value is dead, as channel_stats says."""
+def test_a_never_positive_pre_relu_map_is_silent_too():
+    """Signed maps (a conv before its ReLU): a map with no positive value in this sample is silent."""
     signed = torch.randn(1, 4, 6, 6)
     signed[0, 2] = -signed[0, 2].abs() - 0.1
-    assert plot_feature_maps(signed).dead == [2]
+    assert plot_feature_maps(signed).silent == [2]
 
 
 def test_channel_numbers_sit_in_the_band_above_their_tiles(maps):
@@ -373,10 +382,13 @@ def test_colorbar_arrows_mark_the_clipped_ends_and_ticks_use_raw_units(maps):
         shown = plot_feature_maps(maps, clip=clip, colorbar=True).axes[0].images[0]
         assert shown.colorbar.extend == extend
     bar = plot_feature_maps(maps, sample=1, colorbar=True).axes[0].images[0].colorbar
-    labels = [float(t.get_text().replace("−", "-")) for t in bar.ax.get_yticklabels()]
-    positions = bar.get_ticks()
+    fig = bar.ax.figure
+    fig.canvas.draw()  # tick labels are made when drawn
+    labels = [float(t.get_text().replace("−", "-")) for t in bar.ax.get_yticklabels() if t.get_text()]
     low, high = float(maps[1].min()), float(maps[1].max())
-    assert np.allclose(positions, [(v - low) / (high - low) for v in labels], atol=1e-3)
+    assert bar.vmin == low and bar.vmax == high  # the bar's own scale is the raw one: no relabelled positions
+    visible = [v for v in bar.get_ticks() if low <= v <= high]
+    assert len(visible) >= 2 and np.allclose(visible, labels[:len(visible)])
 
 
 def test_tile_labels_follow_a_font_change_after_the_first_figure():

@@ -30,16 +30,19 @@ def explorer(model, digits):
 
 
 def grid_values(explorer: Explorer) -> np.ndarray:
-    """The distinct values drawn in the grid of maps (the padding between tiles is NaN)."""
-    image = np.ma.getdata(explorer.figure.axes[1].images[0].get_array()).astype(np.float64)
-    return np.unique(np.round(image[np.isfinite(image)], 5))
+    """The distinct colour positions (0 to 1 along the colormap) drawn in the grid (the padding is NaN)."""
+    shown = explorer.figure.axes[1].images[0]
+    image = np.ma.getdata(shown.get_array()).astype(np.float64)
+    return np.unique(np.round(np.asarray(shown.norm(image[np.isfinite(image)])), 5))
 
 
 def expected_values(explorer: Explorer) -> np.ndarray:
     view = explorer.view
     low, high = view.channels
-    scaled = normalize_maps(explorer.maps[view.layer][view.image], view.scale)[low:high + 1]
-    return np.unique(np.round(scaled.double().numpy(), 5))
+    scaled = normalize_maps(explorer.maps[view.layer][view.image], view.scale)[low:high + 1].double()
+    if view.scale == "symmetric":  # [-1, 1] with 0 in the middle of the colormap
+        scaled = (scaled + 1) / 2
+    return np.unique(np.round(scaled.numpy(), 5))
 
 
 def test_it_is_a_widget_with_the_four_controls(explorer):

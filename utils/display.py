@@ -2,8 +2,10 @@
 
 A layer's maps are drawn as the tiles of ONE image with one `imshow`, not one subplot per channel: 64 channels
 draw in a fraction of the time, and the whole grid shares one colour scale and one colorbar. The padding between
-tiles has a neutral colour that is not in the colormap, channel numbers sit above the tiles, and dead channels
-(never positive: all zeros after a ReLU) are outlined in red and labelled "dead".
+tiles has a neutral colour that is not in the colormap, channel numbers sit above the tiles, and silent maps
+(no positive value in the sample drawn: all zeros after a ReLU) are outlined in red and labelled "silent". "Dead" is
+kept for the dataset-wide property that `channel_stats` measures (never positive on any input); all-zero filters
+are labelled "dead" by `plot_filters`, since a zero filter is silent for every input.
 
 The figures are `matplotlib.figure.Figure` objects made without `pyplot`: pyplot keeps no reference to them, so a
 loop that draws hundreds of them leaks nothing, and nothing is shown twice. In a notebook, end the cell with the
@@ -23,7 +25,6 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
-from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
@@ -37,6 +38,7 @@ from .grid import (
     default_ncols,
     draw_grid,
 )
+from .model_checks import ONE_D
 
 __all__ = ["MODES", "normalize_maps", "plot_feature_maps", "plot_filters"]
 
@@ -142,6 +144,8 @@ def _as_tensor(maps, name: str) -> torch.Tensor:
             t = torch.as_tensor(np.asarray(maps))
         except (TypeError, ValueError, RuntimeError) as error:
             raise TypeError(f"{name} must be a tensor or an array of numbers, not {type(maps).__name__}.") from error
+    if t.is_quantized:  # a quantized model's maps (quint8): drawing needs only their real values
+        t = t.dequantize()
     if t.is_complex():
         raise ValueError(f"{name} is complex; draw its magnitude, {name}.abs(), or its real part.")
     if t.dtype == torch.bool:
@@ -194,9 +198,25 @@ def _index(value, name: str) -> int:
         raise TypeError(f"{name} must be an integer, not {type(value).__name__} ({value!r}).") from None
 
 
+def _check_options(ncols, title, ax) -> None:
+    """plot_feature_maps' drawing options, refused with the fix before anything is drawn."""
+    if ncols is not None and (isinstance(ncols, bool) or not isinstance(ncols, (int, np.integer)) or ncols < 1):
+        raise TypeError(f"ncols={ncols!r}: the number of columns is a positive integer, such as ncols=4 "
+                        "(None picks one).")
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title={title!r}: a title is a string (None for the default, '' for none).")
+    if ax is not None and not isinstance(ax, Axes):
+        raise TypeError(f"ax={ax!r}: pass a matplotlib Axes to draw into (fig, ax = plt.subplots()), or None for a "
+                        "figure of its own.")
+
+
 def _pick_sample(x: torch.Tensor, sample) -> tuple[torch.Tensor, int | None]:
     """The (C, H, W) maps of one sample, and its index (None for input that was one sample already)."""
     shape = tuple(x.shape)
+    if x.dim() == 3 and getattr(x, ONE_D, False):
+        raise ValueError(f"plot_feature_maps got the output of a 1-D layer (such as nn.Conv1d), shape {shape} = "
+                         "(N, C, L): 1-D maps are not images. Plot one sample's channels as curves instead, e.g. "
+                         "plt.plot(maps[0].T), or show them as one image, plt.imshow(maps[0], aspect='auto').")
     if x.dim() == 4:
         index = _index(sample, "sample")
         count = shape[0]
@@ -264,15 +284,16 @@ def plot_feature_maps(maps: torch.Tensor | np.ndarray, *, sample: int = 0, chann
       red above, `vmin == -vmax`); the others `viridis`. `cmap` overrides it (e.g. "gray").
     - `colorbar=True` adds a colour scale labelled in the layer's own units when one scale covers the grid
       ("layer", "symmetric", raw); in "channel" mode every map has its own scale, so it reads "min" to "max".
-    - Each tile is labelled with its channel number (`labels=False` drops them); a dead channel (never positive
-      in this sample, so all zeros after a ReLU: the definition `channel_stats` uses) is outlined in red and
-      labelled "dead". The figure's size follows the grid (`ncols` columns,
-      by default 8, more for many channels), and every value gets a whole number of screen pixels. The padding
-      colour is picked to differ from every colour of the colormap (`pad_color` overrides it). `ax=` draws into
-      an existing axes instead, and returns that axes' figure.
-    - The returned GridFigure knows its grid: `fig.channels`, `fig.dead`, `fig.layout`, `fig.tile_values(c)`.
+    - Each tile is labelled with its channel number (`labels=False` drops them); a silent map (no positive value
+      in this sample, so all zeros after a ReLU) is outlined in red and labelled "silent". One sample cannot tell
+      whether the channel is dead (never positive on any input): `channel_stats` over many inputs can. The
+      figure's size follows the grid (`ncols` columns, by default 8, more for many channels), and every value
+      gets a whole number of screen pixels. The padding colour is picked to differ from every colour of the
+      colormap (`pad_color` overrides it). `ax=` draws into an existing axes instead, and returns that axes' figure.
+    - The returned GridFigure knows its grid: `fig.channels`, `fig.silent`, `fig.layout`, `fig.tile_values(c)`.
 
-    Raises ValueError for another shape, an empty or invalid selection, NaN or infinite values in the sample;
+    Raises ValueError for another shape (1-D maps (N, C, L) from capture included), an empty or invalid
+    selection, NaN or infinite values in the sample; TypeError for a wrong kind of `ncols`, `title` or `ax`;
     IndexError for a sample past the batch or a channel that does not exist.
 
     >>> maps = torch.relu(torch.randn(4, 32, 12, 12))
@@ -280,7 +301,11 @@ def plot_feature_maps(maps: torch.Tensor | np.ndarray, *, sample: int = 0, chann
     >>> fig.channels, [type(a).__name__ for a in fig.axes]
     ([0, 1, 2, 3, 4, 5, 6, 7], ['Axes', 'Axes'])
     """
+    _check_options(ncols, title, ax)
+    one_d = getattr(maps, ONE_D, False)
     x = _as_tensor(maps, "maps")
+    if one_d:
+        setattr(x, ONE_D, True)
     picked, index = _pick_sample(x, sample)
     _check_not_empty(picked, "maps")
     chosen = _pick_channels(channels, picked.shape[0])
@@ -292,37 +317,39 @@ def plot_feature_maps(maps: torch.Tensor | np.ndarray, *, sample: int = 0, chann
         _check_mode(mode)
     values, vmin, vmax, bar_label, bar_ticks = _values_for_display(one, mode, clip, _epsilon(x.dtype))
     tiles = values[chosen].astype(np.float32)
-    dead = [k for k, c in enumerate(chosen) if not (one[c] > 0).any()]  # as in channel_stats: never positive
-    style = GridStyle(labels=[str(c) for c in chosen] if labels else None, dead=dead,
+    silent = [k for k, c in enumerate(chosen) if not (one[c] > 0).any()]  # no positive value in this sample
+    style = GridStyle(labels=[str(c) for c in chosen] if labels else None, dead=silent, mark="silent",
                    cmap=colormap_with_pad(cmap, vmin < 0, pad_color), vmin=vmin, vmax=vmax,
                    title=_maps_title(title, one.shape, index, chosen, mode, clip), colorbar=colorbar,
                    colorbar_label=bar_label, colorbar_ticks=bar_ticks, extend=_extend(clip))
     figure = draw_grid(tiles, ncols or default_ncols(len(chosen)), style, ax)
     if isinstance(figure, GridFigure):
         figure.channels = list(chosen)
-        figure.dead = [chosen[k] for k in dead]
+        figure.silent = [chosen[k] for k in silent]
     return figure
 
 
 def _values_for_display(one: np.ndarray, mode: str | None, clip, eps: float):
-    """The scaled values of every channel, the colour limits, and the colorbar's label and ticks (raw units)."""
+    """The values to draw, the colour limits, and the colorbar's label and ticks (None: matplotlib's own).
+
+    Where one scale covers the grid ("layer", "symmetric", raw) the raw values are drawn and the colour limits do
+    the scaling (matplotlib's Normalize, centred on 0 for signed data), so the colorbar is in the layer's units
+    with ticks at round values of its own. Only "channel" mode, one scale per map, draws rescaled values.
+    """
     whole = one.reshape(1, -1)
     if clip is not None:
         low, high = _percentiles(whole, clip)
         whole = np.clip(whole, low, high)
     lo, hi = float(whole.min()), float(whole.max())
-    if mode is None:
-        if lo < 0:
-            lo, hi = -max(-lo, hi), max(-lo, hi)
-        return whole.reshape(one.shape), lo, hi if hi > lo else lo + 1, "value", None
-    groups = one.reshape(one.shape[0], -1) if mode == "channel" else one.reshape(1, -1)
-    values = _scale(groups, mode, clip, eps).reshape(one.shape)
     if mode == "channel":
+        values = _scale(one.reshape(one.shape[0], -1), mode, clip, eps).reshape(one.shape)
         return values, 0.0, 1.0, "each channel on its own scale", ([0.0, 1.0], ["min", "max"])
-    if mode == "symmetric":
+    raw = whole.reshape(one.shape)
+    if mode == "symmetric" or (mode is None and lo < 0):
         m = max(-lo, hi)
-        return values, -1.0, 1.0, "value", _raw_ticks(-m, m, -1.0, 1.0)
-    return values, 0.0, 1.0, "value", _raw_ticks(lo, hi, 0.0, 1.0)
+        return raw, -(m or 1.0), m or 1.0, "value", None
+    flat = hi - lo <= 4 * eps * max(abs(lo), abs(hi)) if mode == "layer" else hi <= lo  # as normalize_maps
+    return raw, lo, (lo + max(1.0, abs(lo)) if flat else hi), "value", None
 
 
 def _extend(clip) -> str:
@@ -331,15 +358,6 @@ def _extend(clip) -> str:
         return "neither"
     low, high = _check_clip(clip)
     return {(True, True): "both", (True, False): "min", (False, True): "max"}.get((low > 0, high < 100), "neither")
-
-
-def _raw_ticks(lo: float, hi: float, start: float, stop: float) -> tuple[list[float], list[str]] | None:
-    """Colorbar ticks at round raw values: positions on the scaled axis [start, stop] and their labels."""
-    if not hi > lo:
-        return [start], [f"{lo:.3g}"]
-    values = [v for v in ticker.MaxNLocator(5).tick_values(lo, hi) if lo - 1e-12 <= v <= hi + 1e-12]
-    positions = [start + (v - lo) / (hi - lo) * (stop - start) for v in values]
-    return positions, [f"{v:.3g}" for v in values]
 
 
 def _maps_title(title: str | None, shape, index: int | None, chosen: list[int], mode: str | None, clip) -> str:

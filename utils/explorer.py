@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import ipywidgets as widgets
 import numpy as np
 import torch
+from matplotlib import ticker
 from matplotlib.colorbar import Colorbar
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
@@ -28,6 +29,7 @@ from torch import nn
 
 from .display import MODES, plot_feature_maps
 from .hooks import FeatureMaps, LayerNotRunError, LayerRef, ReusedLayerError, capture, eval_mode, to_model_device
+from .model_checks import check_input, check_model
 
 __all__ = ["Explorer", "View", "explore"]
 
@@ -100,23 +102,15 @@ class _Canvas:
         else:
             self.colorbar.update_normal(shown)
         colorbar = self.colorbar
-        positions, names = _colorbar_ticks(maps[i], view.scale)
-        colorbar.set_ticks(positions, labels=names)
+        if view.scale == "channel":  # every map on its own scale: the bar can only say min and max
+            colorbar.set_ticks([0.0, 1.0], labels=["min", "max"])
+        else:  # raw values drawn with the layer's colour limits: matplotlib's ticks are in the layer's units
+            colorbar.locator, colorbar.formatter = ticker.AutoLocator(), ticker.ScalarFormatter()
+            colorbar.update_ticks()
         self.cax.tick_params(labelsize=8)
         self.ax_maps.apply_aspect()  # where the grid really is, so that the colorbar matches its height
         grid = self.ax_maps.get_position()
         self.cax.set_position((grid.x1 + 0.015, grid.y0, 0.012, grid.height))
-
-
-def _colorbar_ticks(sample_maps: torch.Tensor, mode: str) -> tuple[list[float], list[str]]:
-    """Colorbar ticks in the layer's own units where one scale covers the grid (the scale of all its channels)."""
-    low, high = float(sample_maps.min()), float(sample_maps.max())
-    if mode == "symmetric":
-        m = max(-low, high)
-        return [-1.0, 0.0, 1.0], [f"{-m:.3g}", "0", f"{m:.3g}"]
-    if mode == "layer":
-        return [0.0, 1.0], [f"{low:.3g}", f"{high:.3g}"]
-    return [0.0, 1.0], ["min", "max"]  # "channel": every map has its own scale
 
 
 class Explorer(widgets.VBox):
@@ -187,6 +181,7 @@ class Explorer(widgets.VBox):
         """
         if layer is not None and layer not in self.maps:
             raise ValueError(f"layer={layer!r} was not captured; this explorer has {', '.join(self.maps)}.")
+        self._check_view(image, layer, channels, scale)
         self._holding = True
         try:
             if layer is not None:
@@ -201,6 +196,27 @@ class Explorer(widgets.VBox):
             self._holding = False
         self.redraw()
         return self
+
+    def _check_view(self, image, layer, channels, scale) -> None:
+        """show()'s arguments, refused with the fix (the sliders would clamp them silently, the buttons raise a
+        bare TraitError)."""
+        count = len(self.images)
+        if image is not None and (isinstance(image, bool) or not isinstance(image, (int, np.integer))
+                                  or not 0 <= image < count):
+            raise ValueError(f"image={image!r}: this explorer has {count} image(s), numbered 0 to {count - 1}.")
+        if scale is not None and scale not in MODES:
+            raise ValueError(f"scale={scale!r} is not a scale: use one of {', '.join(map(repr, MODES))} "
+                             f"({'; '.join(f'{m}: {SCALE_HELP[m]}' for m in MODES)}).")
+        if channels is not None:
+            maps = self.maps[layer if layer is not None else self.layer.value]
+            last = maps.shape[1] - 1
+            try:
+                low, high = (int(c) for c in channels)
+            except (TypeError, ValueError):
+                raise ValueError(f"channels={channels!r}: give a (first, last) pair, e.g. channels=(0, 7).") from None
+            if not 0 <= low <= high <= last:
+                raise ValueError(f"channels={channels!r}: need 0 <= first <= last <= {last} (the layer has "
+                                 f"{last + 1} channels), such as channels=(0, {min(last, 7)}).")
 
     def _changed(self, change=None) -> None:
         if not self._holding:
@@ -237,9 +253,20 @@ class Explorer(widgets.VBox):
         return canvas.figure
 
     def picture(self, i: int) -> np.ndarray:
-        """Image i as matplotlib shows it: (H, W) for one channel (the first of several), (H, W, 3) for RGB."""
-        image = self.images[i]
-        return image.permute(1, 2, 0).numpy() if image.shape[0] == 3 else image[0].numpy()
+        """Image i as matplotlib shows it: (H, W) for one channel (the first of several), (H, W, 3) for RGB.
+
+        An RGB image with values outside [0, 1] (normalized with a mean and std, as for ImageNet models) has each
+        colour channel stretched to [0, 1], which undoes the normalization up to contrast: the photo as a person
+        would recognise it, instead of clipped colours.
+        """
+        image = self.images[i].float()
+        if image.shape[0] != 3:
+            return image[0].numpy()
+        if float(image.min()) < 0 or float(image.max()) > 1:
+            flat = image.reshape(3, -1)
+            low, high = flat.min(1).values[:, None, None], flat.max(1).values[:, None, None]
+            image = (image - low) / (high - low).clamp_min(torch.finfo(torch.float32).eps)
+        return image.permute(1, 2, 0).numpy()
 
     def input_limits(self, i: int) -> tuple[float, float]:
         low, high = float(self.images[i].min()), float(self.images[i].max())
@@ -346,7 +373,9 @@ def explore(model: nn.Module, images: torch.Tensor | Sequence | torch.utils.data
     >>> explorer.redraws
     2
     """
+    check_model(model, "explore")
     batch, labels = _as_batch(images, labels)
+    check_input(model, batch, "explore", "images")
     with eval_mode(model), torch.no_grad(), capture(model, layers, device="cpu") as captured:
         output = model(to_model_device(model, batch))
     maps = {name: _one_map(captured, name, type(model).__name__) for name in captured.requested}

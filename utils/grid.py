@@ -75,8 +75,9 @@ class GridLayout:
 class GridFigure(Figure):
     """A matplotlib Figure that shows itself in a notebook (once), and remembers what its grid shows.
 
-    `layout` (a GridLayout), `channels` (the channel of each tile, in order) and `dead` (the dead ones among them)
-    describe the grid; `tile_values(channel)` reads back the values drawn for one channel.
+    `layout` (a GridLayout), `channels` (the channel of each tile, in order), `silent` (feature maps with no positive
+    value in this sample) and `dead` (all-zero filters) describe the grid; `tile_values(channel)` reads back the
+    values drawn for one channel.
     """
 
     def __init__(self, *args, **kwargs) -> None:
@@ -84,6 +85,7 @@ class GridFigure(Figure):
         self.layout: GridLayout | None = None
         self.channels: list[int] = []
         self.dead: list[int] = []
+        self.silent: list[int] = []
 
     def tile_values(self, channel: int) -> np.ndarray:
         """The values drawn for `channel` (after scaling), read back from the image."""
@@ -136,7 +138,7 @@ class GridStyle:
     """What to draw besides the image: labels, marks, title, colour scale and colorbar."""
 
     labels: list[str] | None
-    dead: list[int]  # positions (tile indices) to outline and label as dead
+    dead: list[int]  # positions (tile indices) to outline and label with `mark`
     cmap: Colormap
     vmin: float
     vmax: float
@@ -147,6 +149,7 @@ class GridStyle:
     extend: str = "neither"
     row_labels: tuple[list[str], str] | None = None  # (labels, axis title) for rows of a table layout
     col_labels: tuple[list[str], str] | None = None
+    mark: str = "dead"  # the word after an outlined tile's number: "silent" for one sample's maps, "dead" for filters
 
 
 def draw_grid(tiles: np.ndarray, ncols: int, style: GridStyle, ax: Axes | None) -> Figure:
@@ -213,7 +216,7 @@ def _new_figure(layout: GridLayout, pixel_in: float, style: GridStyle) -> tuple[
 
 
 def _annotate(ax: Axes, layout: GridLayout, style: GridStyle, fontsize: float, pixel_in: float) -> None:
-    """Labels above the tiles, red outlines on dead ones, row and column labels for a table layout."""
+    """Labels above the tiles, red outlines on the marked ones (silent maps, dead filters), row/column labels."""
     dead = set(style.dead)
     if style.labels:
         plain: list[tuple[float, float, str]] = []
@@ -221,7 +224,7 @@ def _annotate(ax: Axes, layout: GridLayout, style: GridStyle, fontsize: float, p
         for k in range(layout.count):
             rows, cols = layout.box(k)
             spot = (cols.start - 0.5, rows.start - 0.5 - 0.28 * layout.band)
-            (marked if k in dead else plain).append((*spot, style.labels[k] + (" dead" if k in dead else "")))
+            (marked if k in dead else plain).append((*spot, style.labels[k] + (f" {style.mark}" if k in dead else "")))
         units = 1 / 72 / pixel_in  # image pixels per point
         for items, colour, bold in ((plain, LABEL_COLOUR, False), (marked, DEAD_COLOUR, True)):
             if items:

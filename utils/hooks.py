@@ -11,8 +11,14 @@ prints them. Every hook is removed when the block ends, also when it raises, so 
 model. `find_layer(model, name)` resolves one name with the same helpful error; other modules (Grad-CAM) use it.
 
 What is stored is a copy of each output, detached from autograd, so a FeatureMaps holds no reference to the model
-or its graph: its memory is the copies and nothing else. A hooked layer must return one tensor; one that returns a
-tuple or anything else (nn.LSTM, attention) raises a TypeError naming it, and you capture a submodule instead.
+or its graph: its memory is the copies and nothing else. A layer that returns a dict, tuple or list of tensors (a
+detection model's FPN, an nn.LSTM) has each tensor captured under its own name, `maps["backbone.fpn[0]"]`.
+
+Models nobody here wrote: a `torch.compile`d model is captured through the module it wraps (inside a `capture` block
+it runs uncompiled, since compiled code does not see hooks added later; names with and without `_orig_mod.` both
+work). TorchScript models (`torch.jit.script`, `torch.jit.trace`) run no Python hooks: the error says to capture
+from the Python model. Layers recomputed during backward (`torch.utils.checkpoint`) are not counted again.
+Quantized convolutions count as convolutions for `layers=None`; their maps stay quantized (`.dequantize()`).
 """
 
 from __future__ import annotations
@@ -26,9 +32,11 @@ import torch
 from torch import nn
 
 from .layer_names import LayerNameError, find_layer, unknown_name_error
+from .model_checks import CONV_TYPES, ONE_D, check_input, check_model, compiled_inner, strip_compiled
 
 Device = torch.device | str | None
 LayerRef = str | nn.Module
+ONE_D_TYPES = (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AvgPool1d, nn.ConvTranspose1d)
 T = TypeVar("T")
 
 __all__ = [
@@ -57,15 +65,24 @@ class _StopForward(BaseException):
 def _resolve(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None) -> dict[str, nn.Module]:
     """The requested layers as {name: module}, in the order given, without repeats; None: every nn.Conv2d."""
     if layers is None:
-        found: dict[str, nn.Module] = {name: m for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+        found: dict[str, nn.Module] = {name: m for name, m in model.named_modules() if isinstance(m, CONV_TYPES)}
         if not found:
-            raise ValueError(f"{type(model).__name__} has no nn.Conv2d layer, and layers=None captures those. "
-                             "Pass the names you want, layers=[...]; list_layers(model) shows them.")
+            raise ValueError(f"{type(model).__name__} has no nn.Conv2d layer (quantized ones included), and "
+                             "layers=None captures those. Pass the names you want, layers=[...]; list_layers(model) "
+                             "shows them.")
         return found
     if isinstance(layers, (str, nn.Module)):
         layers = [layers]
+    if not isinstance(layers, Iterable):
+        raise TypeError(f"layers={layers!r}: give a layer name such as 'conv1', a list of names, or None for every "
+                        "nn.Conv2d; list_layers(model) shows the names.")
     resolved: dict[str, nn.Module] = {}
     for layer in layers:
+        if not isinstance(layer, (str, nn.Module)):
+            raise TypeError(f"layers holds {layer!r} ({type(layer).__name__}): each layer is a name such as 'conv1' "
+                            "(or the submodule itself); list_layers(model) shows the names.")
+        if isinstance(layer, str):
+            layer = strip_compiled(layer)
         if isinstance(layer, nn.Module):
             name = next((n for n, m in model.named_modules() if m is layer and n), None)
             if name is None:
@@ -99,11 +116,25 @@ class FeatureMaps(Mapping[str, torch.Tensor]):
 
     def __init__(self, names: Iterable[str], model_name: str = "the model") -> None:
         self._calls: dict[str, list[torch.Tensor]] = {name: [] for name in names}
+        self._parts: dict[str, tuple[str, list[str]]] = {}  # a layer that returned a container: its type, part names
         self._model_name = model_name
+
+    def _add_part(self, layer: str, kind: str, part: str, tensor: torch.Tensor) -> None:
+        """Record one tensor of a layer's dict/tuple output under `part` (such as "backbone.fpn[0]")."""
+        names = self._parts.setdefault(layer, (kind, []))[1]
+        if part not in names:
+            names.append(part)
+        self._calls.setdefault(part, []).append(tensor)
 
     def _lookup(self, name: str) -> list[torch.Tensor]:
         if not isinstance(name, str):
             raise LayerNameError(f"Layer names are strings such as 'conv1', not {type(name).__name__}.")
+        name = strip_compiled(name)
+        if name in self._parts and not self._calls[name]:
+            kind, parts = self._parts[name]
+            raise LayerNameError(
+                f"Layer {name!r} returned a {kind}, not one tensor; each of its tensors was captured under its own "
+                f"name: {', '.join(repr(p) for p in parts)}. Read one of those, e.g. maps[{parts[0]!r}].")
         try:
             return self._calls[name]
         except KeyError:
@@ -161,7 +192,10 @@ class FeatureMaps(Mapping[str, torch.Tensor]):
         lines = [head + (f" ({', '.join(kinds)})" if kinds else "")]
         width = max((len(name) for name in self._calls), default=0)
         for name, calls in self._calls.items():
-            if not calls:
+            if not calls and name in self._parts:
+                kind, parts = self._parts[name]
+                what = f"returned a {kind}: {', '.join(parts)}"
+            elif not calls:
                 what = "did not run"
             elif len(calls) == 1:
                 what = _shape(calls[0])
@@ -187,15 +221,34 @@ def _copier(clone: bool, device: Device) -> Callable[[torch.Tensor], torch.Tenso
 
 def _not_a_tensor(name: str, module: nn.Module, output: object) -> TypeError:
     return TypeError(
-        f"Layer {name!r} ({type(module).__name__}) returned a {type(output).__name__}, not a tensor, so it has no "
-        "feature map to capture. Capture a submodule that returns one tensor (list_layers(model, example) shows "
-        "each layer's output), or write your own forward hook for this one.")
+        f"Layer {name!r} ({type(module).__name__}) returned a {type(output).__name__}, not a tensor (nor a dict, "
+        "tuple or list of tensors), so it has no feature map to capture. Capture a submodule that returns tensors "
+        "(list_layers(model, example) shows each layer's output), or write your own forward hook for this one.")
+
+
+def _tensor_parts(output: object) -> list[tuple[str, torch.Tensor]] | None:
+    """The tensors of a dict, tuple or list output as (key, tensor) pairs; None when there is none to capture."""
+    if isinstance(output, Mapping):
+        items = [(str(key), value) for key, value in output.items()]
+    elif isinstance(output, (tuple, list)):
+        items = [(str(i), value) for i, value in enumerate(output)]
+    else:
+        return None
+    parts = [(key, value) for key, value in items if isinstance(value, torch.Tensor)]
+    return parts or None
+
+
+def _recomputing() -> bool:
+    """True while autograd runs a backward pass: a forward call now is activation checkpointing recomputing."""
+    return torch._C._current_graph_task_id() != -1
 
 
 @contextmanager
 def _hooked(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None, clone: bool, device: Device,
             stop_early: bool) -> Iterator[FeatureMaps]:
-    modules = _resolve(model, layers)
+    check_model(model, "capture")
+    inner = compiled_inner(model)
+    modules = _resolve(inner if inner is not None else model, layers)
     maps = FeatureMaps(modules, type(model).__name__)
     copy = _copier(clone, device)
     names_of: dict[int, list[str]] = {}  # one hook per module, even when it is asked for under two names
@@ -207,11 +260,21 @@ def _hooked(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None, clon
         targets = [maps._calls[name] for name in names]
 
         def hook(module: nn.Module, args: tuple, output: object) -> None:
-            if not isinstance(output, torch.Tensor):
-                raise _not_a_tensor(names[0], module, output)
-            stored = copy(output)
-            for target in targets:
-                target.append(stored)
+            if _recomputing():  # checkpointed layers run again in backward: the same map, not another call
+                return
+            if isinstance(output, torch.Tensor):
+                stored = copy(output)
+                if stored.dim() == 3 and isinstance(module, ONE_D_TYPES):
+                    setattr(stored, ONE_D, True)  # (N, C, L): plot_feature_maps says 1-D maps are not images
+                for target in targets:
+                    target.append(stored)
+            else:
+                parts = _tensor_parts(output)
+                if parts is None:
+                    raise _not_a_tensor(names[0], module, output)
+                for name in names:
+                    for key, tensor in parts:
+                        maps._add_part(name, type(output).__name__, f"{name}[{key}]", copy(tensor))
             if stop_early:
                 remaining.difference_update(names)
                 if not remaining:
@@ -225,10 +288,31 @@ def _hooked(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None, clon
             names = names_of.pop(id(module), None)
             if names is not None:
                 handles.append(module.register_forward_hook(make_hook(names)))
-        yield maps
+        with _uncompiled(model, inner):
+            yield maps
     finally:
         for handle in handles:
             handle.remove()
+
+
+@contextmanager
+def _uncompiled(model: nn.Module, inner: nn.Module | None) -> Iterator[None]:
+    """Inside the block a torch.compile'd model runs its original module eagerly, so that the hooks fire.
+
+    Compiled code does not see hooks added after compiling (dynamo skips those guards), so it would record nothing.
+    """
+    if inner is None:
+        yield
+        return
+    compiled_forward = model.__dict__.get("forward")
+    model.forward = inner.__call__
+    try:
+        yield
+    finally:
+        if compiled_forward is None:
+            del model.forward
+        else:
+            model.forward = compiled_forward
 
 
 def capture(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None = None, *, clone: bool = True,
@@ -236,7 +320,8 @@ def capture(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None = Non
     """Context manager: record the outputs of `layers` every time `model` runs inside the block.
 
     layers: dotted names as in `model.named_modules()` (a single name or a list; modules work too); None means
-    every nn.Conv2d. Yields a FeatureMaps that fills as the model runs. Each stored tensor is detached (no autograd
+    every nn.Conv2d (quantized ones included). A torch.compile'd model runs uncompiled inside the block. Yields a
+    FeatureMaps that fills as the model runs. Each stored tensor is detached (no autograd
     graph), on `device` (None: where the layer computed it) and a copy, so a later in-place op such as
     `ReLU(inplace=True)` cannot change it (clone=False skips the copy when no device move makes one: faster, but then
     an in-place op overwrites the map). Every hook is removed when the block ends, also when it raises.
@@ -301,6 +386,9 @@ def get_feature_maps(model: nn.Module, x: torch.Tensor, layers: LayerRef | Itera
     FeatureMaps: 1 of 1 layers captured (float32 on cpu)
       conv1  (2, 16, 24, 24)
     """
+    check_model(model, "get_feature_maps")
+    model = compiled_inner(model) or model  # the compiled wrapper would run code that does not see the hooks
+    x = check_input(model, x, "get_feature_maps")
     with eval_mode(model), torch.no_grad(), _hooked(model, layers, clone, device, stop_early) as maps:
         try:
             model(to_model_device(model, x))
@@ -391,13 +479,18 @@ def list_layers(model: nn.Module, example: torch.Tensor | None = None) -> LayerT
     fc2    Linear     (1, 84)
     fc3    Linear     (1, 10)
     """
+    check_model(model, "list_layers", hooks=example is not None)
+    model = compiled_inner(model) or model
     named = [(name, module) for name, module in model.named_modules() if name]
     if example is None:
         return LayerTable(LayerInfo(name, type(module).__name__) for name, module in named)
+    example = check_input(model, example, "list_layers", "example")
     seen: dict[str, list] = {name: [] for name, _ in named}
 
     def make_hook(name: str):
         def hook(module, args, output):
+            if _recomputing():
+                return
             seen[name].append(tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__)
         return hook
 

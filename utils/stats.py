@@ -155,7 +155,8 @@ class ChannelStatsAccumulator:
         n, channels = maps.shape[:2]
         if n == 0:
             return
-        per_channel = maps.detach().float().transpose(0, 1).reshape(channels, -1)  # (C, N*H*W)
+        # float64: float32 sums of squares overflow for values beyond about 1e19 (std would be inf)
+        per_channel = maps.detach().double().transpose(0, 1).reshape(channels, -1)  # (C, N*H*W)
         count = per_channel.shape[1]
         mean = per_channel.mean(1)
         m2 = ((per_channel - mean[:, None]) ** 2).sum(1)
@@ -223,8 +224,17 @@ def _check_maps(maps: torch.Tensor, channels: int | None) -> torch.Tensor:
     if channels is not None and maps.shape[1] != channels:
         raise ValueError(f"This batch has {maps.shape[1]} channels but the earlier ones had {channels}: every batch "
                          f"must come from the same layer.")
+    if maps.is_quantized:  # a quantized model's maps (quint8): their real values are what the statistics need
+        maps = maps.dequantize()
     if maps.is_complex() or maps.dtype == torch.bool:
         raise TypeError(f"Expected real-valued feature maps, got dtype {maps.dtype}.")
+    finite = torch.isfinite(maps)
+    if not bool(finite.all()):
+        first = tuple(int(i) for i in (~finite).nonzero()[0])
+        raise ValueError(
+            f"The feature maps have {int((~finite).sum())} value(s) that are NaN or infinite (the first at index "
+            f"{first}), so their statistics would be NaN. A NaN usually means the training diverged (look at the "
+            "loss); torch.nan_to_num(maps) replaces them if you want statistics of the rest anyway.")
     if maps.shape[0] and maps[0].numel() == 0:
         raise ValueError(f"Feature maps of shape {tuple(maps.shape)} have no values per sample.")
     return maps

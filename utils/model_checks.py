@@ -1,0 +1,101 @@
+"""What the capture helpers check about the model and the input they are given, before torch sees them.
+
+Every public function that runs a model (get_feature_maps, list_layers, capture, explore) calls `check_model` and
+`check_input`, so a wrong argument gets an error that names it and says what to pass, instead of an error from
+deep inside torch (`'function' object has no attribute 'modules'`, `mat1 and mat2 shapes cannot be multiplied`).
+It also knows the wrappers that change how a model runs: `torch.compile` (the original module is `_orig_mod`) and
+TorchScript (no Python hooks at all).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.ao.nn import quantized as nnq
+
+__all__ = ["CONV_TYPES", "ONE_D", "check_input", "check_model", "compiled_inner", "strip_compiled"]
+
+CONV_TYPES = (nn.Conv2d, nnq.Conv2d)  # what layers=None captures: float and quantized 2-D convolutions
+ONE_D = "_course_one_d"  # an attribute capture sets on the maps of a 1-D layer (N, C, L), which look like (C, H, W)
+_PREFIX = "_orig_mod."  # how named_modules() of a torch.compile'd model spells its layers
+
+
+def compiled_inner(model: nn.Module) -> nn.Module | None:
+    """The module a torch.compile'd model wraps (its `_orig_mod`), or None for any other model.
+
+    >>> compiled_inner(torch.compile(SimpleCNN())).__class__.__name__, compiled_inner(SimpleCNN())
+    ('SimpleCNN', None)
+    """
+    if type(model).__name__ != "OptimizedModule":  # torch._dynamo's class; importing it would cost a second
+        return None
+    inner = getattr(model, "_orig_mod", None)
+    return inner if isinstance(inner, nn.Module) else None
+
+
+def strip_compiled(name: str) -> str:
+    """A layer name without torch.compile's `_orig_mod.` prefix, so that both spellings name the same layer.
+
+    >>> strip_compiled("_orig_mod.conv1"), strip_compiled("conv1")
+    ('conv1', 'conv1')
+    """
+    return name[len(_PREFIX):] if isinstance(name, str) and name.startswith(_PREFIX) else name
+
+
+def check_model(model: object, function: str, hooks: bool = True) -> None:
+    """Raise a TypeError that says what to pass when `model` is not an nn.Module instance that hooks can see.
+
+    >>> check_model(SimpleCNN, "get_feature_maps")
+    Traceback (most recent call last):
+    ...
+    TypeError: get_feature_maps got the class SimpleCNN, not a model: create one first, model = SimpleCNN() ...
+    """
+    if isinstance(model, type) and issubclass(model, nn.Module):
+        raise TypeError(f"{function} got the class {model.__name__}, not a model: create one first, model = "
+                        f"{model.__name__}() (and load its weights), then pass model.")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{function} takes the model as an nn.Module instance (such as SimpleCNN() or "
+                        f"torchvision.models.resnet18()), not {type(model).__name__}. A plain function has no "
+                        "layers to hook: wrap its layers in an nn.Module.")
+    if hooks and isinstance(model, torch.jit.ScriptModule):
+        how = "torch.jit.trace" if isinstance(model, torch.jit.TracedModule) else "torch.jit.script"
+        raise TypeError(f"{function} cannot hook a TorchScript model ({how}): compiled TorchScript code never calls "
+                        "Python forward hooks, so nothing would be recorded. Capture from the Python model you "
+                        f"converted instead (model, before {how}(model); they share the same weights).")
+
+
+def _first_conv(model: nn.Module) -> nn.Module | None:
+    return next((m for m in model.modules() if isinstance(m, (nn.modules.conv._ConvNd, nnq.Conv2d))), None)
+
+
+def check_input(model: nn.Module, x: object, function: str, name: str = "x") -> torch.Tensor:
+    """x when it is a floating-point tensor with a batch dimension; else an error naming `name` and the fix.
+
+    The batch dimension is judged from the model's first convolution: a Conv2d model needs (N, C, H, W), so a
+    single (C, H, W) image is refused (torch would run it unbatched and fail later at a Linear layer).
+
+    >>> try:
+    ...     check_input(SimpleCNN(), torch.zeros(1, 28, 28), "get_feature_maps")
+    ... except ValueError as error:
+    ...     print(str(error).split(": ", 1)[1][:72])
+    x has shape (1, 28, 28), one input without its batch dimension: the mode
+    """
+    if isinstance(x, np.ndarray):
+        raise TypeError(f"{function}: {name} is a NumPy array; models take tensors: "
+                        f"torch.from_numpy({name}).float() (and add the batch dimension if it is one image).")
+    if not isinstance(x, torch.Tensor):
+        return x  # type: ignore[return-value]  # a model with its own input type (a dict, a list): its business
+    if not (x.is_floating_point() or x.is_complex()):
+        scale = " / 255" if x.dtype == torch.uint8 else ""
+        raise TypeError(f"{function}: {name} has dtype {x.dtype}, but models compute in floating point: pass "
+                        f"{name}.float(){scale} (scaled and normalized as the model was trained).")
+    conv = _first_conv(model)
+    kernel = getattr(conv, "kernel_size", None)
+    spatial = len(kernel) if isinstance(kernel, tuple) else None
+    if spatial is not None and x.dim() < spatial + 2:
+        shape = tuple(x.shape)
+        fix = f"{name}.unsqueeze(0)" if x.dim() == spatial + 1 else f"{name}[None, None]"
+        raise ValueError(f"{function}: {name} has shape {shape}, one input without its batch dimension: the "
+                         f"model's first {type(conv).__name__} wants {spatial + 2} dimensions (N, C, ...). Pass "
+                         f"{fix} for a batch of one.")
+    return x
