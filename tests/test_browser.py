@@ -35,7 +35,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 HOW_TO_ENABLE = ("install Chromium at /usr/bin/chromium (Debian/Ubuntu: `sudo apt-get install chromium`) and "
                  "Playwright's Python package (`pip install playwright`; no `playwright install` is needed)")
 SERVER_START_S = 90
-RUN_ALL_S = 240  # the whole notebook, in a kernel sharing the CPU with the browser
+RUN_ALL_S = 480  # the whole notebook (section 6 trains for about 10 epochs), the CPU shared with the browser
 REDRAW_S = 30
 
 # Lab settings for a quiet, predictable page: no news or update pop-ups, every cell kept in the page.

@@ -1,10 +1,11 @@
 """draw_digit in a real browser: JupyterLab on loopback, headless Chromium, digits drawn with the mouse.
 
-The test runs a notebook that shows `draw_digit(load_trained_simplecnn())` (by default a small one it writes into
-a temporary folder; COURSE_DRAW_NOTEBOOK=path, or NOTEBOOK below, points it at another, which is copied, never
-changed), draws a "1" (one vertical stroke) and a "0" (a closed loop) with the mouse, and checks that the widget
-shows 1, then 0. It also reports the round trip from the end of a stroke to the painted overview (not asserted:
-timings vary). Screenshots go to test-artifacts/browser_draw/.
+The test runs a copy of notebook 05 (NOTEBOOK below; the committed file is never changed), whose closing section
+shows `draw_digit(model)`, draws a "1" (one vertical stroke) and a "0" (a closed loop) with the mouse on that pad,
+and checks that the widget shows 1, then 0. COURSE_DRAW_NOTEBOOK=path runs another notebook that shows a pad, and
+COURSE_DRAW_NOTEBOOK=small a one-cell notebook written on the fly (the widget alone, in seconds). It also reports
+the round trip from the end of a stroke to the painted overview (not asserted: timings vary). Screenshots go to
+test-artifacts/browser_draw/.
 
     python -m tests.test_browser_draw        # draws every digit 0-9 and prints what the model said
 
@@ -26,7 +27,7 @@ import nbformat
 from tests.conftest import ROOT
 from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, errors_in_page, jupyter_lab, open_and_run_all, require_browser
 
-NOTEBOOK: Path | None = None  # None: the small notebook below; the lead may point this at notebook 05
+NOTEBOOK = ROOT / "notebooks" / "05_reading_feature_maps.ipynb"  # its section 10 shows the pad
 ARTIFACTS = ROOT / "test-artifacts" / "browser_draw"
 UPDATE_S = 30
 CELLS = ["from utils import draw_digit, load_trained_simplecnn\n\npad = draw_digit(load_trained_simplecnn())\npad"]
@@ -48,9 +49,9 @@ DIGITS = {
 
 
 def notebook_to_run(folder: Path) -> Path:
-    """The notebook under test, in `folder`: a copy of NOTEBOOK / COURSE_DRAW_NOTEBOOK, or the small one."""
-    given = os.environ.get("COURSE_DRAW_NOTEBOOK") or NOTEBOOK
-    if given:
+    """The notebook under test, in `folder`: a copy of COURSE_DRAW_NOTEBOOK or NOTEBOOK, or the small one."""
+    given = os.environ.get("COURSE_DRAW_NOTEBOOK") or str(NOTEBOOK)
+    if given != "small":
         return Path(shutil.copy(given, folder / Path(given).name))
     path = folder / "draw_digit.ipynb"
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in CELLS])

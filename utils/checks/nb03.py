@@ -1,4 +1,4 @@
-"""Checks for notebook 03, Training the SimpleCNN: per-class accuracy, the flatten size, conv2's parameters."""
+"""Checks for notebook 03, Training the SimpleCNN: per-class accuracy, the flatten size, a conv layer's parameters."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch
 
 from .core import CheckResult, fail, is_int, missing, not_answered, report, run_cases
 
-__all__ = ["check_per_class_accuracy", "check_flatten_size", "check_conv2_parameters"]
+__all__ = ["check_per_class_accuracy", "check_flatten_size", "check_conv2_parameters", "check_wide_conv2_parameters"]
 
 
 def check_per_class_accuracy(function: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
@@ -64,3 +64,26 @@ def check_conv2_parameters(count: object) -> CheckResult:
         return fail("count weights (out x in x kernel height x kernel width) plus one bias per output channel; "
                     "sum(p.numel() for p in model.conv2.parameters()) lets you check.")
     return report(True, "Right: 32 x 16 x 5 x 5 weights plus 32 biases.")
+
+
+def check_wide_conv2_parameters(count: object) -> CheckResult:
+    """Exercise 03.3: the trainable parameters of a conv2 with 64 filters of 3x3 (16 input channels), worked out.
+
+    >>> bool(check_wide_conv2_parameters(64 * 16 * 3 * 3 + 64))
+    ✓ Right: 64 filters x 16 input channels x 3 x 3 weights, plus 64 biases: fewer than the 12,832 of today's conv2.
+    True
+    """
+    if not_answered(count):
+        return missing("`wide_conv2_parameters`")
+    if is_int(count, 16 * 32 * 5 * 5 + 32):
+        return fail("that is today's conv2 (32 filters of 5x5), printed in section 2; count the one with 64 filters "
+                    "of 3x3.")
+    if is_int(count, 64 * 16 * 3 * 3):
+        return fail("that counts the weights only: every output channel also has a bias.")
+    if is_int(count, 64 * 3 * 3 + 64) or is_int(count, 64 * 3 * 3):
+        return fail("each of the 64 filters sees all 16 input channels, so it has 16 x 3 x 3 weights.")
+    if not is_int(count, 64 * 16 * 3 * 3 + 64):
+        return fail("count weights (out x in x kernel height x kernel width) plus one bias per output channel; then "
+                    "check with sum(p.numel() for p in torch.nn.Conv2d(16, 64, 3).parameters()).")
+    return report(True, "Right: 64 filters x 16 input channels x 3 x 3 weights, plus 64 biases: fewer than the "
+                        "12,832 of today's conv2.")

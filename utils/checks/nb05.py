@@ -1,4 +1,5 @@
-"""Checks for notebook 05, Reading feature maps: dead channels, a horizontal-bar channel, frac_zero by hand."""
+"""Checks for notebook 05, Reading feature maps: dead channels, a horizontal-bar channel, frac_zero by hand, and a
+7 turned into a 2 by one stroke on the drawing pad."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from collections.abc import Iterable
 
 import torch
 
+from ..draw import strokes_to_digit
+from ..overview import network_view
 from ..stats import channel_stats
 from ..train import load_trained_simplecnn
 from .core import CheckResult, as_number, fail, missing, not_answered, report
 from .exercise_models import bar_images, conv2_maps, damaged_simplecnn, held_out_digits
 
-__all__ = ["check_dead_channels", "check_horizontal_channel", "check_frac_zero"]
+__all__ = ["check_dead_channels", "check_horizontal_channel", "check_frac_zero", "check_seven_to_two"]
 
 
 def _channel_list(channels: object, count: int) -> list[int] | str:
@@ -115,3 +118,50 @@ def check_frac_zero(value: object) -> CheckResult:
         return fail("that is one digit's map; frac_zero is over all 64 digits and every position.")
     return fail("not the fraction of channel 5's values that are <= 0 over the first 64 test digits "
                 "(all positions); check which maps and which channel you used.")
+
+
+def _read(model: torch.nn.Module, strokes: list) -> tuple[int, float] | None:
+    """What the model says about a drawing: (class, probability), or None when nothing is drawn."""
+    digit = strokes_to_digit(strokes)
+    if digit is None:
+        return None
+    view = network_view(model, digit)
+    return view.predicted, float(view.probabilities.max())
+
+
+def check_seven_to_two(strokes: object) -> CheckResult:
+    """Exercise 05.5: strokes (canvas pixels, as `pad.draw` takes them) that the trained model reads as a 7
+    without their last stroke and as a 2 with it.
+
+    >>> bool(check_seven_to_two([[(80, 50), (205, 50), (125, 245)], [(125, 245), (210, 245)]]))  # doctest: +ELLIPSIS
+    ✓ Right: ...
+    True
+    """
+    if not_answered(strokes):
+        return missing("`seven_to_two`")
+    if isinstance(strokes, (str, bytes)) or not isinstance(strokes, (list, tuple)):
+        return fail("give a list of strokes, each a list of (x, y) points in the pad's pixels (0 to 280), as "
+                    "pad.draw takes them.")
+    if len(strokes) < 2:
+        return fail("give at least two strokes: the 7 first, then the one stroke that turns it into a 2.")
+    if isinstance(strokes[-1], (list, tuple)) and not strokes[-1]:
+        return fail("your last stroke has no points: give it at least two (x, y) points.")
+    model = load_trained_simplecnn()
+    try:
+        before, after = _read(model, list(strokes[:-1])), _read(model, list(strokes))
+    except (TypeError, ValueError) as error:
+        return fail(f"these strokes cannot be drawn: {error}")
+    if before is None or after is None:
+        return fail("some strokes have no points: every stroke needs at least one (x, y) point.")
+    if before[0] != 7:
+        return fail(f"without its last stroke your drawing is read as a {before[0]} ({before[1]:.0%}), not a 7: "
+                    "start from a 7 the model recognises, such as [(80, 50), (205, 50), (125, 245)].")
+    if after[0] == 7:
+        return fail(f"with the last stroke it is still read as a 7 ({after[1]:.0%}). What does a 2 have that a 7 "
+                    "lacks? Look at where the two digits differ, and put the stroke there.")
+    if after[0] != 2:
+        return fail(f"the last stroke changed the answer, but to a {after[0]} ({after[1]:.0%}), not a 2: move it "
+                    "to where a 2 differs from a 7.")
+    return report(True, f"Right: a 7 ({before[1]:.0%}) becomes a 2 ({after[1]:.0%}) with one stroke. Compare "
+                        "conv2's maps before and after it (pad.draw, then plot_network) to see which channels "
+                        "the new stroke woke up.")
