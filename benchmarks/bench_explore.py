@@ -13,13 +13,12 @@ laptop CPU (the last row); the ratios show what keeping the figure saves.
 from __future__ import annotations
 
 import itertools
-import statistics
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-from benchmarks.common import Row, Timing, compare, fix_threads, print_rows, time_interleaved, timing  # noqa: E402
+from benchmarks.common import Row, Timing, fix_threads, print_rows, redraw_rows  # noqa: E402
 from utils import load_mnist, load_trained_simplecnn  # noqa: E402
 from utils.explorer import DPI, _png, explore  # noqa: E402
 
@@ -42,27 +41,11 @@ def run(repeats: int = 15) -> list[Row | Timing]:
         ("scale mode, conv2 (32 channels of 8x8)", {"layer": "conv2", "channels": (0, 31)}, "scale",
          itertools.cycle(["symmetric", "layer", "channel"])),
     ]
-    rows: list[Row | Timing] = []
-    every_redraw: list[float] = []
-    for case, settings, control, values in cases:
+    def show(**settings) -> None:
         explorer.show(image=0, scale="symmetric", **settings)
-        widget = getattr(explorer, control)
 
-        def move(widget=widget, values=values) -> None:
-            widget.value = next(values)  # what a user's move does: the observer redraws and renders the PNG
-
-        times = time_interleaved({"explorer redraw": move, "same figure from scratch":
-                                  lambda: from_scratch_png(explorer)}, repeats=repeats)
-        ours = times["explorer redraw"]
-        every_redraw += ours
-        note = (f"redraw median {1000 * statistics.median(ours):.0f} ms (min {1000 * min(ours):.0f}, max "
-                f"{1000 * max(ours):.0f}); both render a PNG at dpi {DPI}")
-        rows.append(compare("explore", case, times, "explorer redraw", "same figure from scratch", note=note))
-    rows.append(timing("explore", "explorer redraw, every move above (median)", every_redraw, GOAL_S,
-                       note=f"goal: median under {1000 * GOAL_S:.0f} ms; measured "
-                            f"{1000 * statistics.median(every_redraw):.0f} ms (min {1000 * min(every_redraw):.0f}, "
-                            f"max {1000 * max(every_redraw):.0f})"))
-    return rows
+    return redraw_rows("explore", "explorer redraw", "same figure from scratch", explorer, show, cases,
+                       lambda: from_scratch_png(explorer), GOAL_S, DPI, repeats)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,12 @@ absolute: a median redraw under 100 ms on a 2-core laptop CPU (the last row).
 from __future__ import annotations
 
 import itertools
-import statistics
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-from benchmarks.common import Row, Timing, compare, fix_threads, print_rows, time_interleaved, timing  # noqa: E402
+from benchmarks.common import Row, Timing, fix_threads, print_rows, redraw_rows  # noqa: E402
 from utils import conv_playground, load_mnist  # noqa: E402
 from utils.playground import DPI, _png  # noqa: E402
 
@@ -35,27 +34,8 @@ def run(repeats: int = 15) -> list[Row | Timing]:
         ("output position slider, 5x5 blur", {"preset": "blur 5x5 (binomial)", "stride": 1, "padding": 0}, "col",
          itertools.cycle(range(24))),
     ]
-    rows: list[Row | Timing] = []
-    every_redraw: list[float] = []
-    for case, settings, control, values in cases:
-        playground.show(**settings)
-        widget = getattr(playground, control)
-
-        def move(widget=widget, values=values) -> None:
-            widget.value = next(values)  # what a user's move does: the observer redraws and renders the PNG
-
-        times = time_interleaved({"playground redraw": move,
-                                  "same view from scratch": lambda: _png(playground.figure)}, repeats=repeats)
-        ours = times["playground redraw"]
-        every_redraw += ours
-        note = (f"redraw median {1000 * statistics.median(ours):.0f} ms (min {1000 * min(ours):.0f}, max "
-                f"{1000 * max(ours):.0f}); both render a PNG at dpi {DPI}")
-        rows.append(compare("playground", case, times, "playground redraw", "same view from scratch", note=note))
-    rows.append(timing("playground", "playground redraw, every move above (median)", every_redraw, GOAL_S,
-                       note=f"goal: median under {1000 * GOAL_S:.0f} ms; measured "
-                            f"{1000 * statistics.median(every_redraw):.0f} ms (min {1000 * min(every_redraw):.0f}, "
-                            f"max {1000 * max(every_redraw):.0f})"))
-    return rows
+    return redraw_rows("playground", "playground redraw", "same view from scratch", playground, playground.show,
+                       cases, lambda: _png(playground.figure), GOAL_S, DPI, repeats)
 
 
 if __name__ == "__main__":

@@ -125,3 +125,29 @@ def print_rows(rows: list[Row | Timing]) -> None:
                   f"max {row.ratio_max:.2f}){goal}")
         if row.note:
             print(f"    {row.note}")
+
+
+def redraw_rows(benchmark: str, ours: str, baseline: str, widget: object, show: Callable[..., object],
+                cases: list, from_scratch: Callable[[], object], goal_s: float, dpi: int, repeats: int) -> list:
+    """A widget's redraw against drawing the same view from scratch, one Row per kind of move, and a Timing of
+    every move against the absolute goal. Each case is (name, settings for `show`, control attribute, values)."""
+    rows: list[Row | Timing] = []
+    every_redraw: list[float] = []
+    for case, settings, control, values in cases:
+        show(**settings)
+        control_widget = getattr(widget, control)
+
+        def move(control_widget=control_widget, values=values) -> None:
+            control_widget.value = next(values)  # what a user's move does: the observer redraws and renders the PNG
+
+        times = time_interleaved({ours: move, baseline: from_scratch}, repeats=repeats)
+        mine = times[ours]
+        every_redraw += mine
+        note = (f"redraw median {1000 * statistics.median(mine):.0f} ms (min {1000 * min(mine):.0f}, max "
+                f"{1000 * max(mine):.0f}); both render a PNG at dpi {dpi}")
+        rows.append(compare(benchmark, case, times, ours, baseline, note=note))
+    rows.append(timing(benchmark, f"{ours}, every move above (median)", every_redraw, goal_s,
+                       note=f"goal: median under {1000 * goal_s:.0f} ms; measured "
+                            f"{1000 * statistics.median(every_redraw):.0f} ms (min {1000 * min(every_redraw):.0f}, "
+                            f"max {1000 * max(every_redraw):.0f})"))
+    return rows

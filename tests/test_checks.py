@@ -19,7 +19,7 @@ def outcome(capsys, result):
          "(8, 1, 28, 28)"),
         (checks.check_pixel_range, [-1.0, 1.0], [[0, 1], [0, 255], [-0.5, 0.5]], "-1"),
         (checks.check_flatten_size, [800], [[512], [799], ["800?"]], "800"),
-        (checks.check_conv2_parameters, [12832], [[12800], [832], [12833]], "12832"),
+        (checks.check_wide_conv2_parameters, [9280], [[9216], [640], [12832]], "9280"),
     ],
 )
 def test_value_checks(capsys, check, right, wrongs, answer_text):
@@ -32,7 +32,7 @@ def test_value_checks(capsys, check, right, wrongs, answer_text):
 
 
 @pytest.mark.parametrize("check, arity", [(checks.check_batch_shape, 1), (checks.check_pixel_range, 2),
-                                          (checks.check_flatten_size, 1), (checks.check_conv2_parameters, 1),
+                                          (checks.check_flatten_size, 1), (checks.check_wide_conv2_parameters, 1),
                                           (checks.check_per_class_accuracy, 1)])
 def test_unanswered_exercises_say_so(capsys, check, arity):
     ok, message = outcome(capsys, check(*[None] * arity))
@@ -57,9 +57,9 @@ def test_per_class_accuracy_check(capsys):
 def test_numbers_from_tensors_and_numpy_are_accepted(capsys):
     import numpy as np
 
-    assert checks.check_conv2_parameters(torch.tensor(12832))
-    assert checks.check_conv2_parameters(np.int64(12832))
-    assert not checks.check_conv2_parameters(True)
+    assert checks.check_wide_conv2_parameters(torch.tensor(9280))
+    assert checks.check_wide_conv2_parameters(np.int64(9280))
+    assert not checks.check_wide_conv2_parameters(True)
 
 
 def test_a_check_result_prints_once_and_is_truthy(capsys):

@@ -18,7 +18,7 @@ from .nb02 import (
     check_sample_channels,
     check_symmetric_limits,
 )
-from .nb03 import check_conv2_parameters, check_flatten_size, check_per_class_accuracy, check_wide_conv2_parameters
+from .nb03 import check_flatten_size, check_per_class_accuracy, check_wide_conv2_parameters
 from .nb04 import (
     check_capture_conv1,
     check_most_active_channel,
@@ -38,7 +38,7 @@ __all__ = [
     "check_conv2d_by_hand", "check_horizontal_edge_kernel", "check_output_size",
     "check_channel_normalization", "check_sample_channels", "check_symmetric_limits",
     "check_channel_grid", "check_clipped_symmetric_limits",
-    "check_conv2_parameters", "check_flatten_size", "check_per_class_accuracy", "check_wide_conv2_parameters",
+    "check_flatten_size", "check_per_class_accuracy", "check_wide_conv2_parameters",
     "check_most_active_channel", "check_nested_layer_name", "check_pool_calls", "check_record_shapes",
     "check_capture_conv1",
     "check_dead_channels", "check_frac_zero", "check_horizontal_channel", "check_seven_to_two",

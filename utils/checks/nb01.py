@@ -79,16 +79,24 @@ def _edge_responses(kernel: torch.Tensor) -> list[float]:
     return [float(out[i].abs().max()) for i in range(3)]
 
 
-def check_horizontal_edge_kernel(kernel: object) -> CheckResult:
-    """Exercise 01.2: a 3x3 kernel that responds to horizontal edges, not to vertical ones or flat areas."""
-    if not_answered(kernel):
-        return missing("`kernel`")
+def _kernel_3x3(kernel: object) -> torch.Tensor | CheckResult:
+    """The learner's kernel as a 3x3 float64 tensor, or the failed check that says what shape is expected."""
     try:
         weights = torch.as_tensor(kernel, dtype=torch.float64)
     except (TypeError, ValueError, RuntimeError):
         return fail("give the kernel as a 3x3 tensor (or a nested list of numbers).")
     if tuple(weights.shape) != (3, 3):
         return fail(f"the kernel has shape {tuple(weights.shape)}; make it 3 rows of 3 numbers.")
+    return weights
+
+
+def check_horizontal_edge_kernel(kernel: object) -> CheckResult:
+    """Exercise 01.2: a 3x3 kernel that responds to horizontal edges, not to vertical ones or flat areas."""
+    if not_answered(kernel):
+        return missing("`kernel`")
+    weights = _kernel_3x3(kernel)
+    if isinstance(weights, CheckResult):
+        return weights
     if not torch.isfinite(weights).all() or weights.abs().max() == 0:
         return fail("the kernel must hold finite numbers, not all zero.")
     h, v, flat = _edge_responses(weights)
@@ -149,12 +157,9 @@ def check_shift_kernel(kernel: object) -> CheckResult:
     """
     if not_answered(kernel):
         return missing("`shift_kernel`")
-    try:
-        weights = torch.as_tensor(kernel, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError):
-        return fail("give the kernel as a 3x3 tensor (or a nested list of numbers).")
-    if tuple(weights.shape) != (3, 3):
-        return fail(f"the kernel has shape {tuple(weights.shape)}; make it 3 rows of 3 numbers.")
+    weights = _kernel_3x3(kernel)
+    if isinstance(weights, CheckResult):
+        return weights
     images = torch.rand(4, 1, 9, 7, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     out = F.conv2d(images, weights.view(1, 1, 3, 3), padding=1)
     if torch.allclose(out, _shift_right(images)):

@@ -90,13 +90,22 @@ def check_sample_channels(select: Callable[[torch.Tensor], torch.Tensor]) -> Che
                      "Right: the third sample (index 2), channels 4, 5, 6 and 7, as a (4, H, W) tensor.")
 
 
-def _judge_limits(result: object, m: torch.Tensor) -> str | None:
+def _two_numbers(result: object) -> tuple[float, float] | str:
+    """(vmin, vmax) from whatever the learner returned, or what to return instead."""
     try:
         vmin, vmax = (as_number(v) for v in result)  # type: ignore[attr-defined]  # anything: errors are caught
     except (TypeError, ValueError):
         return "return two numbers, (vmin, vmax)."
     if vmin is None or vmax is None:
         return "return two numbers, (vmin, vmax)."
+    return vmin, vmax
+
+
+def _judge_limits(result: object, m: torch.Tensor) -> str | None:
+    limits = _two_numbers(result)
+    if isinstance(limits, str):
+        return limits
+    vmin, vmax = limits
     low, high, largest = float(m.min()), float(m.max()), float(m.abs().max())
     if abs(vmin - low) < 1e-6 and abs(vmax - high) < 1e-6:
         return ("those are the map's min and max: zero is not in the middle of that range, so the neutral colour "
@@ -170,12 +179,10 @@ def check_channel_grid(function: Callable[[torch.Tensor, int], torch.Tensor]) ->
 
 
 def _judge_clipped_limits(result: object, m: torch.Tensor, q: float) -> str | None:
-    try:
-        vmin, vmax = (as_number(v) for v in result)  # type: ignore[attr-defined]  # anything: errors are caught
-    except (TypeError, ValueError):
-        return "return two numbers, (vmin, vmax)."
-    if vmin is None or vmax is None:
-        return "return two numbers, (vmin, vmax)."
+    limits = _two_numbers(result)
+    if isinstance(limits, str):
+        return limits
+    vmin, vmax = limits
     if abs(vmin + vmax) > 1e-6 or vmax < 0:
         return "vmin and vmax must be opposites (vmin = -vmax), so that zero sits in the middle."
     size = m.abs().flatten().double()

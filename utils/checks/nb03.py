@@ -8,7 +8,7 @@ import torch
 
 from .core import CheckResult, fail, is_int, missing, not_answered, report, run_cases
 
-__all__ = ["check_per_class_accuracy", "check_flatten_size", "check_conv2_parameters", "check_wide_conv2_parameters"]
+__all__ = ["check_per_class_accuracy", "check_flatten_size", "check_wide_conv2_parameters"]
 
 
 def check_per_class_accuracy(function: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
@@ -50,20 +50,6 @@ def check_flatten_size(size: object) -> CheckResult:
         return fail("follow the sizes: conv 5x5 (no padding) removes 4 pixels, a 2x2 pool halves (rounding down); "
                     "then multiply by the 32 channels.")
     return report(True, "Right: 32 -> 28 -> 14 -> 10 -> 5, so 32 channels x 5 x 5 values.")
-
-
-def check_conv2_parameters(count: object) -> CheckResult:
-    """Exercise 03.3: the number of trainable parameters in conv2."""
-    if not_answered(count):
-        return missing("`conv2_parameters`")
-    if is_int(count, 16 * 32 * 5 * 5):
-        return fail("that counts the weights only: every output channel also has a bias.")
-    if is_int(count, 32 * 5 * 5 + 32) or is_int(count, 32 * 5 * 5):
-        return fail("each of the 32 filters sees all 16 input channels, so it has 16 x 5 x 5 weights.")
-    if not is_int(count, 16 * 32 * 5 * 5 + 32):
-        return fail("count weights (out x in x kernel height x kernel width) plus one bias per output channel; "
-                    "sum(p.numel() for p in model.conv2.parameters()) lets you check.")
-    return report(True, "Right: 32 x 16 x 5 x 5 weights plus 32 biases.")
 
 
 def check_wide_conv2_parameters(count: object) -> CheckResult:

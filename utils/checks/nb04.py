@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -32,6 +33,28 @@ def _judge_conv1_capture(result: object, expected: torch.Tensor) -> str | None:
     return None
 
 
+def _failing_pass_problem(function: Callable, model: torch.nn.Module, x: torch.Tensor,
+                          leftover: str) -> CheckResult | None:
+    """Run the learner's function on an input whose forward pass fails: no hook may stay, the error must show."""
+    broken = call(function, model, x)
+    if hook_count(model):
+        return fail(leftover)
+    if not isinstance(broken, Exception):
+        return fail("when the forward pass fails, your function hides the error: let it propagate "
+                    "(try/finally, not try/except).")
+    return None
+
+
+def _call_leaving_no_hook(function: Callable, model: torch.nn.Module, x: torch.Tensor, leftover: str) -> Any:
+    """What the learner's function returned, or the failed check: a hook left on the model, or an exception."""
+    result = call(function, model, x)
+    if hook_count(model):
+        return fail(leftover)
+    if isinstance(result, Exception):
+        return fail(f"your function raised {type(result).__name__}: {result}")
+    return result
+
+
 def check_capture_conv1(function: Callable) -> CheckResult:
     """Exercise 04.1: capture_conv1(model, x) -> {"conv1": conv1's output}, by a hook removed in `finally`.
 
@@ -57,22 +80,20 @@ def check_capture_conv1(function: Callable) -> CheckResult:
         x = torch.randn(2, 1, 28, 28)
     with torch.no_grad():
         expected = model.conv1(x)
-    result = call(function, model, x)
-    if hook_count(model):
-        return fail("a hook is still attached to the model after your function returned: keep the handle that "
-                    "register_forward_hook returns and call handle.remove().")
-    if isinstance(result, Exception):
-        return fail(f"your function raised {type(result).__name__}: {result}")
+    result = _call_leaving_no_hook(function, model, x, "a hook is still attached to the model after your function "
+                                   "returned: keep the handle that register_forward_hook returns and call "
+                                   "handle.remove().")
+    if isinstance(result, CheckResult):
+        return result
     problem = _judge_conv1_capture(result, expected)
     if problem:
         return fail(problem)
-    broken = call(function, model, torch.zeros(1, 1, 20, 20))  # conv1 runs, then fc1 gets the wrong size and fails
-    if hook_count(model):
-        return fail("when the forward pass fails (try a 20x20 image: conv1 runs, fc1 raises), your hook stays on the "
-                    "model: remove it in a `finally:` block.")
-    if not isinstance(broken, Exception):
-        return fail("when the forward pass fails, your function hides the error: let it propagate "
-                    "(try/finally, not try/except).")
+    # conv1 runs, then fc1 gets the wrong size and fails
+    failed = _failing_pass_problem(function, model, torch.zeros(1, 1, 20, 20), "when the forward pass fails (try a "
+                                    "20x20 image: conv1 runs, fc1 raises), your hook stays on the model: remove it "
+                                    "in a `finally:` block.")
+    if failed is not None:  # a failed CheckResult is false: test for None
+        return failed
     return report(True, "Right: conv1's output, detached, and no hook left on the model, even when the forward pass "
                         "fails.")
 
@@ -100,12 +121,10 @@ def check_record_shapes(function: Callable) -> CheckResult:
         model = SimpleCNN().eval()
     x = torch.zeros(3, 1, 28, 28)
     expected = _shapes_by_hooks(model, x)
-    result = call(function, model, x)
-    if hook_count(model):
-        return fail("hooks are still attached to the model after your function returned: keep every "
-                    "handle and call .remove() on each.")
-    if isinstance(result, Exception):
-        return fail(f"your function raised {type(result).__name__}: {result}")
+    result = _call_leaving_no_hook(function, model, x, "hooks are still attached to the model after your function "
+                                   "returned: keep every handle and call .remove() on each.")
+    if isinstance(result, CheckResult):
+        return result
     try:
         pairs = [(name, shape) for name, shape in result]
     except (TypeError, ValueError):
@@ -127,13 +146,11 @@ def check_record_shapes(function: Callable) -> CheckResult:
     if pairs != expected:
         return fail("the list does not match the modules' calls on a batch of 3 digits: hook every "
                     "module except the model itself, and record (name, tuple(output.shape)) per call.")
-    broken = call(function, model, torch.zeros(3, 3, 28, 28))  # 3 channels: conv1 fails inside forward
-    if hook_count(model):
-        return fail("when the forward pass fails (try an input with 3 channels), your hooks stay on "
-                    "the model: remove them in a `finally:` block.")
-    if not isinstance(broken, Exception):
-        return fail("when the forward pass fails, your function hides the error: let it propagate "
-                    "(try/finally, not try/except).")
+    failed = _failing_pass_problem(function, model, torch.zeros(3, 3, 28, 28), "when the forward pass fails (try an "
+                                    "input with 3 channels), your hooks stay on the model: remove them in a "
+                                    "`finally:` block.")  # 3 channels: conv1 fails inside forward
+    if failed is not None:  # a failed CheckResult is false: test for None
+        return failed
     return report(True, "Right: every call in order, pool twice, and no hook left behind, even after an error.")
 
 
