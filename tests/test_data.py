@@ -32,6 +32,34 @@ def test_bundled_subset_is_stratified_and_normalized(isolated_data):
     assert image.min() == -1 and image.max() == 1  # Normalize((0.5,), (0.5,)) of [0, 1]
 
 
+@pytest.mark.parametrize("train", [True, False])
+def test_items_equal_torchvisions_transform_of_each_pil_image_bit_for_bit(train):
+    from torchvision import datasets
+
+    from utils.data import SUBSET_ROOT, mnist_transform
+    from utils.train import make_loader
+
+    ours = load_mnist(train=train, verbose=False)
+    reference = datasets.MNIST(SUBSET_ROOT, train=train, transform=mnist_transform())
+    assert isinstance(ours, datasets.MNIST)
+    mine = torch.stack([ours[i][0] for i in range(len(ours))])
+    theirs = torch.stack([reference[i][0] for i in range(len(reference))])
+    assert mine.dtype == theirs.dtype and torch.equal(mine, theirs)
+    assert [ours[i][1] for i in range(len(ours))] == reference.targets.tolist()
+    for (images, labels), (their_images, their_labels) in zip(make_loader(ours, 256, shuffle=True),
+                                                            make_loader(reference, 256, shuffle=True)):
+        assert torch.equal(images, their_images) and torch.equal(labels, their_labels)  # whole batches too
+
+
+def test_a_transform_set_later_is_the_one_used():
+    test_set = load_mnist(train=False, verbose=False)
+    test_set.transform = lambda image: image.size  # a PIL image, as torchvision gives every transform
+    assert test_set[0][0] == (28, 28)
+    test_set = load_mnist(train=False, verbose=False)
+    test_set.target_transform = lambda label: label + 100
+    assert test_set[0][1] == int(test_set.targets[0]) + 100 and test_set[0][0].shape == (1, 28, 28)
+
+
 def test_bundled_digits_do_not_overlap(isolated_data):
     train, test = load_mnist(train=True, verbose=False), load_mnist(train=False, verbose=False)
     train_rows = {bytes(row) for row in train.data.flatten(1).numpy()}

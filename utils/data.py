@@ -163,9 +163,14 @@ def load_mnist(train: bool = True, *, source: Source = "auto", transform: Callab
         check_idx_files(root)
     except DatasetFileError as error:
         raise DatasetFileError(f"{error} {_fix_hint(root)}") from None
-    from torchvision import datasets
+    if transform is None:
+        from .mnist import CourseMNIST
 
-    dataset = datasets.MNIST(root, train=train, transform=transform or mnist_transform(), download=False)
+        dataset: datasets.MNIST = CourseMNIST(root, train=train)
+    else:
+        from torchvision import datasets
+
+        dataset = datasets.MNIST(root, train=train, transform=transform, download=False)
     if verbose:
         split = "train" if train else "test"
         print(f"MNIST {split}: {len(dataset):,} digits, {why}.")
