@@ -5,10 +5,10 @@ browser's message sets them), become the 28x28 input, the model runs once with h
 for the browser is made and serialized to JSON (what the widget's message carries). The baseline is the other way
 to show the same overview in a notebook: drawing it with matplotlib (`plot_network`) and rendering a PNG for an
 `ipywidgets.Image`, as `explore` does; the ratio is why the widget sends numbers and lets the browser paint.
-Strokes are the ten digits of tests/test_browser_draw.py, in turn, on the shipped SimpleCNN.
+Strokes are the ten digits of tests/browser_draw.py, in turn, on the shipped SimpleCNN.
 
 The full round trip (mouse released in headless Chromium -> kernel -> overview painted) is measured by drawing
-every digit in JupyterLab with tests/test_browser_draw.py's helpers, when Chromium and Playwright are installed.
+every digit in JupyterLab with tests/browser_draw.py's helpers, when Chromium and Playwright are installed.
 
     python -m benchmarks.bench_draw
 """
@@ -27,7 +27,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 from benchmarks.common import Row, Timing, compare, fix_threads, print_rows, time_interleaved, timing  # noqa: E402
-from tests.test_browser_draw import DIGITS  # noqa: E402
+from tests.browser_draw import DIGITS  # noqa: E402
 from utils import draw_digit, load_trained_simplecnn  # noqa: E402
 from utils.overview import plot_network  # noqa: E402
 
@@ -62,8 +62,8 @@ def browser_round_trip() -> list[float] | str:
     """Round trips (seconds) of every stroke of the ten digits drawn in JupyterLab, or why they were not measured."""
     import pytest
 
-    from tests.test_browser import require_browser
-    from tests.test_browser_draw import run_in_browser
+    from tests.browser import require_browser
+    from tests.browser_draw import run_in_browser
 
     try:
         require_browser()

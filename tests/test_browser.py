@@ -1,263 +1,179 @@
-"""Notebook 05 in a real browser: JupyterLab on loopback, headless Chromium driven by Playwright.
+"""The course's widgets in a real browser: one JupyterLab on loopback and one headless Chromium for every test here.
 
-The test runs a copy of the notebook (the committed one is never touched), checks that the explorer's controls are
-rendered, moves two of them and checks that the figure changed. Screenshots go to test-artifacts/browser/.
+- Notebook 01, run whole: the stride and padding sliders of the convolution playground change the size it shows
+  and its picture.
+- Notebook 05's explorer and draw-a-digit pad, in a notebook made of 05's own cells that build them (the setup
+  cell, the data-and-model cell and the two widget cells; nbval runs the whole of 05): moving the explorer's image
+  slider and choosing another layer change its figure; a 1 then a 0 drawn with the mouse are read as 1, then 0.
 
-It needs Debian's Chromium at /usr/bin/chromium and Playwright's Python package; without them it is skipped with
-a message saying how to enable it, unless COURSE_REQUIRE_BROWSER=1 (set by .ci/run), where it fails instead.
-It never downloads a browser (`playwright install` is not used).
+The committed notebooks are never touched (copies run in a temporary folder). Screenshots go to
+test-artifacts/browser/. Skipped without Chromium and Playwright unless COURSE_REQUIRE_BROWSER=1 (tests/browser.py).
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
-import json
-import os
+import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
+import statistics
 
 import pytest
 
+from tests import browser as lab
+from tests.browser_draw import DIGITS, draw_and_read, pad_on_page, round_trips, undo_all
 from tests.conftest import ROOT
 
-NOTEBOOK = ROOT / "notebooks" / "05_reading_feature_maps.ipynb"
+NOTEBOOK_01 = ROOT / "notebooks" / "01_convolution_from_scratch.ipynb"
+NOTEBOOK_05 = ROOT / "notebooks" / "05_reading_feature_maps.ipynb"
+WIDGETS_05 = ("explore(", "draw_digit(")  # the cells of 05 that make its two widgets
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-HOW_TO_ENABLE = ("install Chromium at /usr/bin/chromium (Debian/Ubuntu: `sudo apt-get install chromium`) and "
-                 "Playwright's Python package (`pip install playwright`; no `playwright install` is needed)")
-SERVER_START_S = 90
-RUN_ALL_S = 480  # the whole notebook (section 6 trains for about 10 epochs), the CPU shared with the browser
-REDRAW_S = 30
-
-# Lab settings for a quiet, predictable page: no news or update pop-ups, every cell kept in the page.
-LAB_SETTINGS = {
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false",
-                                                                         "checkForUpdates": False},
-    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-}
+PICTURE = "img.course-playground-picture-widget"  # the playground's input-and-output picture
 
 
-def require_browser() -> None:
-    """Skip (or, with COURSE_REQUIRE_BROWSER=1, fail) when Chromium or Playwright is missing."""
-    missing = [what for what, present in [("/usr/bin/chromium", CHROMIUM.is_file()),
-                                          ("the playwright package", importlib.util.find_spec("playwright"))]
-               if not present]
-    if not missing:
-        return
-    message = f"the browser test needs {' and '.join(missing)}: to enable it, {HOW_TO_ENABLE}."
-    if os.environ.get("COURSE_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"COURSE_REQUIRE_BROWSER=1, but {message}", pytrace=False)
-    pytest.skip(message)
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory):
+    """(URL, browser, folder): JupyterLab serving a folder with a copy of notebook 01 and 05's widget cells."""
+    lab.require_browser()
+    committed = {path: path.read_bytes() for path in (NOTEBOOK_01, NOTEBOOK_05)}
+    folder = tmp_path_factory.mktemp("browser") / "notebooks"
+    folder.mkdir()
+    shutil.copy(NOTEBOOK_01, folder / NOTEBOOK_01.name)
+    lab.notebook_cells(NOTEBOOK_05, folder / "05_widgets.ipynb",
+                       lambda index, text: index < 2 or any(call in text for call in WIDGETS_05))
+    with lab.lab_browser(folder, ARTIFACTS) as (url, browser):
+        yield url, browser, folder
+    assert all(path.read_bytes() == data for path, data in committed.items()), "a committed notebook changed"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def run_all(jupyterlab, name: str, width: int = 1280):
+    """A new page with notebook `name` open and run (Run All), with no error in any output."""
+    url, browser, _ = jupyterlab
+    page = browser.new_page(viewport={"width": width, "height": 1000})
+    with lab.screenshot_on_failure(page, ARTIFACTS / f"failure_{name}.png"):
+        lab.open_and_run_all(page, url, name)
+        assert not lab.errors_in_page(page), lab.errors_in_page(page)
+    return page
 
 
-def jupyter_lab_command() -> str:
-    """The `jupyter-lab` server itself (not the `jupyter lab` launcher, whose child would outlive a stop)."""
-    found = Path(sys.executable).with_name("jupyter-lab")
-    if found.is_file():
-        return str(found)
-    found = shutil.which("jupyter-lab")
-    if found is None:
-        pytest.fail("jupyter-lab is not installed in this environment: pip install -r requirements.txt")
-    return found
+@pytest.fixture(scope="module")
+def notebook_05(jupyterlab):
+    page = run_all(jupyterlab, "05_widgets.ipynb", width=1500)
+    yield page
+    page.close()
 
 
-def child_pids(pid: int) -> list[int]:
-    """The processes whose parent is `pid` (the kernels a Jupyter server started); Linux only, else []."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                children.append(int(stat.parent.name))
-    return children
+def test_notebook_05_has_its_setup_model_and_two_widget_cells(jupyterlab):
+    import nbformat
+
+    cells = nbformat.read(jupyterlab[2] / "05_widgets.ipynb", as_version=4).cells
+    assert len(cells) == 4 and "from utils.course import setup" in cells[0].source, [c.source[:60] for c in cells]
+    assert "load_trained_simplecnn" in cells[1].source
+    assert [call for cell in cells[2:] for call in WIDGETS_05 if call in cell.source] == list(WIDGETS_05)
 
 
-def pid_alive(pid: int) -> bool:
-    """True while `pid` runs (a zombie, finished but not yet reaped by its parent, counts as ended)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
-def wait_until_gone(pids: list[int], seconds: float) -> list[int]:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
-        time.sleep(0.2)
-    return [p for p in pids if pid_alive(p)]
-
-
-@contextlib.contextmanager
-def jupyter_lab(folder: Path, log_path: Path) -> Iterator[str]:
-    """JupyterLab serving `folder` on 127.0.0.1 with fresh config, data, runtime, settings and workspace folders.
-
-    Yields the base URL. On exit it stops the server it started, by process id, and checks that the server and
-    the kernels it started have ended.
-    """
-    home = folder.parent / "jupyter"
-    dirs = {name: home / name for name in ("config", "data", "runtime", "workspaces", "settings")}
-    for path in dirs.values():
-        path.mkdir(parents=True)
-    for name, values in LAB_SETTINGS.items():
-        settings = dirs["settings"] / name
-        settings.parent.mkdir(parents=True, exist_ok=True)
-        settings.write_text(json.dumps(values))
-    env = {**os.environ, "COURSE_OFFLINE": "1",
-           # the data dir replaces only the per-user one: the kernelspec and the ipywidgets lab extension
-           # installed in this environment (sys.prefix/share/jupyter) are still found
-           "JUPYTER_CONFIG_DIR": str(dirs["config"]), "JUPYTER_DATA_DIR": str(dirs["data"]),
-           "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]), "JUPYTERLAB_WORKSPACES_DIR": str(dirs["workspaces"]),
-           "JUPYTERLAB_SETTINGS_DIR": str(dirs["settings"]),
-           "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
-    port = free_port()
-    command = [jupyter_lab_command(), "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
-               "--ServerApp.token=", "--ServerApp.password=", "--ServerApp.port_retries=0",
-               f"--ServerApp.root_dir={folder}"]
-    url = f"http://127.0.0.1:{port}"
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
-    kernels: list[int] = []
-    try:
-        wait_for_server(url, server, log_path)
-        yield url
-        kernels = child_pids(server.pid)
-    finally:
-        kernels = kernels or child_pids(server.pid)
-        server.terminate()  # SIGTERM: the server shuts its kernels down, then exits
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
-        left = wait_until_gone(kernels, 10)
-        for pid in left:  # a kernel the server failed to stop: ours too, stopped by its id
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, 9)
-    assert server.returncode is not None, "the JupyterLab server did not stop"
-    assert not left, f"kernels {left} outlived the JupyterLab server"
-
-
-def wait_for_server(url: str, server: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"jupyter-lab exited with code {server.returncode}:\n{log_path.read_text()[-3000:]}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"{url}/api/status", timeout=2) as response:
-                if response.status == 200:
-                    return
-        time.sleep(0.3)
-    pytest.fail(f"jupyter-lab did not answer within {SERVER_START_S} s:\n{log_path.read_text()[-3000:]}")
-
-
-def open_and_run_all(page, url: str, name: str) -> None:
-    """Open notebook `name` in Lab, wait for its kernel, then Run All from the Run menu and wait until it is done."""
-    page.goto(f"{url}/lab/tree/{name}")
-    page.locator(".jp-NotebookPanel .jp-Notebook").first.wait_for(timeout=60_000)
-    page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
-    idle = "Python 3 (ipykernel) | Idle"  # the status bar's kernel indicator
-    page.get_by_text(idle).first.wait_for(timeout=60_000)
-    page.locator(".lm-MenuBar-item", has_text="Run").first.click()
-    page.locator("[data-command='runmenu:run-all']").first.click()
-    # done when no cell is waiting or running ([*]) and the kernel is idle again
-    page.wait_for_function("""() => {
-        const prompts = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')];
-        return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
-    }""", timeout=RUN_ALL_S * 1000, polling=500)
-    page.get_by_text(idle).first.wait_for(timeout=60_000)
-
-
-def errors_in_page(page) -> list[str]:
-    """The text of error outputs (tracebacks) in the notebook."""
-    outputs = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
-    return [text for text in outputs.all_inner_texts() if "Traceback" in text or "Error" in text]
-
-
-def figure_after(page, image, action) -> bytes:
-    """Do `action`, wait until the explorer's figure shows a new picture, return its screenshot."""
+def changed_picture(page, selector: str, action) -> bytes:
+    """Do `action`, wait until the image at `selector` shows a new picture, return its screenshot."""
+    image = page.locator(selector).first
     old = image.get_attribute("src")
     action()
-    page.wait_for_function("([old]) => { const i = document.querySelector('.course-explorer img');"
-                           " return i && i.src !== old && i.complete; }", arg=[old], timeout=REDRAW_S * 1000)
+    page.wait_for_function("([selector, old]) => { const i = document.querySelector(selector);"
+                           " return i && i.src !== old && i.complete; }", arg=[selector, old],
+                           timeout=lab.REDRAW_S * 1000)
     page.wait_for_timeout(200)
     return image.screenshot()
 
 
-def test_notebook_05_explorer_in_a_real_browser(tmp_path):
-    require_browser()
-    from playwright.sync_api import sync_playwright
+def test_notebook_05_explorer_follows_its_image_slider_and_layer_menu(notebook_05):
+    page = notebook_05
+    with lab.screenshot_on_failure(page, ARTIFACTS / "failure_explorer.png"):
+        explorer = page.locator(".course-explorer").first
+        explorer.wait_for(timeout=60_000)
+        explorer.scroll_into_view_if_needed()
+        for control in ("image", "layer", "channels", "scale"):
+            assert explorer.locator(f".course-explorer-{control}").first.is_visible(), f"no {control} control"
+        image = explorer.locator("img").first
+        image.wait_for(timeout=lab.REDRAW_S * 1000)
+        label = explorer.locator(".course-explorer-label").first
+        label_before = label.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "explorer_1.png"))
+        first = image.screenshot()
 
-    assert NOTEBOOK.is_file(), f"{NOTEBOOK} is missing"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for old in ARTIFACTS.glob("*.png"):
-        old.unlink()
-    folder = tmp_path / "notebooks"
-    folder.mkdir()
-    shutil.copy(NOTEBOOK, folder / NOTEBOOK.name)
-    before = NOTEBOOK.read_bytes()
+        handle = explorer.locator(".course-explorer-image .noUi-handle").first
+        second = changed_picture(page, ".course-explorer img", lambda: (handle.focus(), handle.press("ArrowRight")))
+        assert second != first, "the figure did not change after moving the image slider"
+        assert label.inner_text() != label_before, "the label did not follow the image slider"
+        page.screenshot(path=str(ARTIFACTS / "explorer_2_next_image.png"))
 
-    with jupyter_lab(folder, ARTIFACTS / "jupyterlab.log") as url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        try:
-            open_and_run_all(page, url, NOTEBOOK.name)
-            assert not errors_in_page(page), errors_in_page(page)
+        layers = explorer.locator(".course-explorer-layer select").first
+        options = layers.locator("option").all_inner_texts()
+        assert len(options) >= 2, f"expected at least two layers to choose from, got {options}"
+        third = changed_picture(page, ".course-explorer img", lambda: layers.select_option(options[1]))
+        assert third not in (first, second), "the figure did not change after choosing another layer"
+        assert options[1] in label.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "explorer_3_other_layer.png"))
 
-            explorer = page.locator(".course-explorer").first
-            explorer.wait_for(timeout=60_000)
-            explorer.scroll_into_view_if_needed()
-            for control in ("image", "layer", "channels", "scale"):
-                assert explorer.locator(f".course-explorer-{control}").first.is_visible(), f"no {control} control"
-            image = explorer.locator("img").first
-            image.wait_for(timeout=REDRAW_S * 1000)
-            label = explorer.locator(".course-explorer-label").first
-            label_before = label.inner_text()
-            page.screenshot(path=str(ARTIFACTS / "1_explorer.png"))
-            first = image.screenshot()
 
-            handle = explorer.locator(".course-explorer-image .noUi-handle").first
-            second = figure_after(page, image, lambda: (handle.focus(), handle.press("ArrowRight")))
-            assert second != first, "the figure did not change after moving the image slider"
-            assert label.inner_text() != label_before, "the label did not follow the image slider"
-            page.screenshot(path=str(ARTIFACTS / "2_next_image.png"))
+def test_notebook_05_pad_reads_a_1_then_a_0_drawn_with_the_mouse(notebook_05):
+    page = notebook_05
+    with lab.screenshot_on_failure(page, ARTIFACTS / "failure_draw.png"):
+        pad = pad_on_page(page)
+        shown = {digit: draw_and_read(page, pad, DIGITS[digit], f"draw_digit_{digit}", ARTIFACTS) for digit in (1, 0)}
+        after_undo = undo_all(page, pad, DIGITS[0])
+    assert shown[1] == ("1", shown[1][1]) and shown[1][1].startswith("predicted 1 ("), shown
+    assert shown[0] == ("0", shown[0][1]) and shown[0][1].startswith("predicted 0 ("), shown
+    assert after_undo == ("", "draw a digit"), after_undo
+    times = round_trips(pad)
+    print(f"\nround trip, end of stroke to painted overview: median {statistics.median(times):.0f} ms "
+          f"(min {min(times):.0f}, max {max(times):.0f}, {len(times)} updates)")
 
-            layers = explorer.locator(".course-explorer-layer select").first
-            options = layers.locator("option").all_inner_texts()
-            assert len(options) >= 2, f"expected at least two layers to choose from, got {options}"
-            third = figure_after(page, image, lambda: layers.select_option(options[1]))
-            assert third not in (first, second), "the figure did not change after choosing another layer"
-            assert options[1] in label.inner_text()
-            page.screenshot(path=str(ARTIFACTS / "3_other_layer.png"))
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "failure.png"))  # what the page showed when it went wrong
-            raise
-        finally:
-            browser.close()
-    assert NOTEBOOK.read_bytes() == before, "the browser test changed the committed notebook"
+
+def shown_size(note) -> tuple[int, int]:
+    """The output size in the playground's note line, e.g. 'output map 13x13 (input 28x28)' -> (13, 13)."""
+    match = re.search(r"output map (\d+)x(\d+)", note.inner_text())
+    assert match, f"no output size in the playground's note: {note.inner_text()!r}"
+    return int(match.group(1)), int(match.group(2))
+
+
+def press(playground, control: str, key: str):
+    """What moving the slider `control` with `key` does (for changed_picture)."""
+    handle = playground.locator(f".course-playground-{control} .noUi-handle").first
+    return lambda: (handle.focus(), handle.press(key))
+
+
+def test_notebook_01_playground_follows_its_stride_and_padding_sliders(jupyterlab):
+    page = run_all(jupyterlab, NOTEBOOK_01.name)
+    with lab.screenshot_on_failure(page, ARTIFACTS / "failure_playground.png"):
+        playground = page.locator(".course-playground").first
+        playground.wait_for(timeout=60_000)
+        playground.scroll_into_view_if_needed()
+        for control in ("image", "preset", "kernel-text", "stride", "padding", "dilation", "row", "col"):
+            assert playground.locator(f".course-playground-{control}").first.is_visible(), f"no {control}"
+        picture = playground.locator(PICTURE).first
+        picture.wait_for(timeout=lab.REDRAW_S * 1000)
+        note = playground.locator(".course-playground-note").first
+        page.wait_for_timeout(500)
+        assert shown_size(note) == (13, 13), note.inner_text()  # the notebook left it at stride 2, no padding
+        first = picture.screenshot()
+        page.screenshot(path=str(ARTIFACTS / "playground_1.png"))
+
+        second = changed_picture(page, PICTURE, press(playground, "stride", "ArrowRight"))
+        assert shown_size(note) == (9, 9), note.inner_text()  # stride 3: floor(25 / 3) + 1 = 9
+        assert second != first, "the map did not change after moving the stride slider"
+        page.screenshot(path=str(ARTIFACTS / "playground_2_stride_3.png"))
+
+        third = changed_picture(page, PICTURE, press(playground, "padding", "ArrowRight"))
+        assert shown_size(note) == (10, 10), note.inner_text()  # padding 1: floor(27 / 3) + 1 = 10
+        assert third not in (first, second), "the map did not change after moving the padding slider"
+        assert "= 10</b>" in playground.locator(".course-playground-formula").first.inner_html()
+        page.screenshot(path=str(ARTIFACTS / "playground_3_padding_1.png"))
+    page.close()
 
 
 def test_without_chromium_it_skips_with_how_to_enable_or_fails_in_ci(monkeypatch, tmp_path):
-    monkeypatch.setitem(globals(), "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.setattr(lab, "CHROMIUM", tmp_path / "no-chromium")
     monkeypatch.delenv("COURSE_REQUIRE_BROWSER", raising=False)
     with pytest.raises(pytest.skip.Exception, match="apt-get install chromium") as skipped:
-        require_browser()
+        lab.require_browser()
     assert "pip install playwright" in str(skipped.value)
     monkeypatch.setenv("COURSE_REQUIRE_BROWSER", "1")
     with pytest.raises(pytest.fail.Exception, match="COURSE_REQUIRE_BROWSER=1"):
-        require_browser()
+        lab.require_browser()

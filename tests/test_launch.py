@@ -273,7 +273,7 @@ def lab_arguments(tmp_path: Path) -> tuple[list[str], Path]:
 
 
 def test_make_lab_prints_an_address_that_opens_notebook_00_without_the_news_question(tmp_path):
-    from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, free_port, jupyter_lab_command, require_browser
+    from tests.browser import CHROMIUM, CHROMIUM_FLAGS, free_port, jupyter_lab_command, require_browser
 
     require_browser()
     from playwright.sync_api import sync_playwright
