@@ -34,6 +34,7 @@ $(LAB_OVERRIDES): .jupyter/lab/settings/overrides.json | $(INSTALLED)
 lab: $(INSTALLED) $(LAB_OVERRIDES)
 	$(BIN)/jupyter lab $(ALLOW_ROOT) --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/$(NOTEBOOK00)
 
+# The code linters (ruff, mypy), then the workflow, issue-form and citation checks (check-jsonschema, zizmor).
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/python -m mypy
@@ -42,13 +43,17 @@ lint: $(INSTALLED)
 		&& $(BIN)/check-jsonschema --builtin-schema vendor.github-issue-forms .github/ISSUE_TEMPLATE/*.yml \
 		&& $(BIN)/check-jsonschema --builtin-schema vendor.citation-file-format CITATION.cff
 
-# Lint, then pytest of tests/, the doctests of utils/ and strict nbval over every notebook (solutions included),
+# The code linters, then pytest of tests/ (the workflow, issue-form and citation checks of `make lint` are among
+# them, in tests/test_launch.py), the doctests of utils/ and strict nbval over every notebook (solutions included),
 # offline, on every core: one pytest worker per core (JOBS=1 for one), each file (a notebook's cells run in order
-# in one kernel) kept on one worker. OpenMP threads wait passively, so two workers sharing the cores do not spin.
+# in one kernel) kept on one worker, the slowest files first (conftest.py). OpenMP threads wait passively, so two
+# workers sharing the cores do not spin.
 JOBS ?= auto
 PARALLEL := -n $(JOBS) --dist loadfile
 RUN := COURSE_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest
-test: lint
+test: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/python -m mypy
 	$(RUN) $(PARALLEL) tests notebooks --doctest-modules utils $(NBVAL)
 
 # Every notebook and the retraining tests again with the plain (non-SIMD) CPU kernels: another processor's

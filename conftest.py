@@ -1,4 +1,5 @@
-"""pytest's doctests of utils (`pytest --doctest-modules utils`) see the names a notebook would have imported."""
+"""For every pytest run: the doctests of utils see the names a notebook would have imported; the slowest files run
+first."""
 
 from __future__ import annotations
 
@@ -14,3 +15,32 @@ def _doctest_names(doctest_namespace: dict) -> None:
 
     doctest_namespace.update({"torch": torch, "nn": nn, **{name: getattr(utils, name) for name in utils.__all__}})
     torch.manual_seed(0)
+
+
+# The files that take longest, slowest first (pytest --durations, on 2 cores): run first, they leave no core idle
+# at the end while one worker finishes a long notebook. Every other file follows in collection order.
+SLOWEST_FIRST = [
+    "tests/test_browser.py",
+    "notebooks/06_maps_during_training.ipynb",
+    "notebooks/05_reading_feature_maps.ipynb",
+    "tests/test_launch.py",
+    "notebooks/03_training_simplecnn.ipynb",
+    "notebooks/solutions/06_maps_during_training.ipynb",
+    "tests/test_grad_cam_placement.py",
+    "notebooks/07_beyond_feature_maps.ipynb",
+    "tests/test_setup_cell.py",
+]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist 3.8+ would order the files by their number of tests; keep ours (older versions keep it anyway)
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        return SLOWEST_FIRST.index(path) if path in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)  # stable: a file's tests (a notebook's cells) keep their order

@@ -110,6 +110,19 @@ def test_resnet18_layer4_cells_are_centred_at_32r(resnet):
     assert geometry.size == (435, 435) and geometry.probe[0] > 435, "probed on an input larger than the field"
 
 
+def test_a_field_cut_short_before_the_border_is_not_taken_for_whole():
+    """SqueezeNet's ceil-mode pools: on a 64 px probe a cell's field stops short of the border without touching
+    it. The measurement must probe larger and agree with a probe where every field fits."""
+    from torchvision.models import squeezenet1_0
+
+    model = squeezenet1_0().eval()
+    small = receptive_field(model, "features.8", torch.zeros(1, 3, 64, 64))
+    large = receptive_field(model, "features.8", torch.zeros(1, 3, 256, 256))
+    assert (small.stride, small.offset, small.size) == (large.stride, large.offset, large.size) == \
+        ((8.0, 8.0), (9.0, 9.0), (75, 75))
+    assert small.probe == (128, 128)
+
+
 def test_placed_map_is_the_grid_at_the_cells_centres(trained, real_digits):
     targets = trained(real_digits).argmax(1)
     grid = captum_cam(trained, trained.conv1, real_digits, targets)[:, 0]  # conv1: cell r centred on pixel r + 2

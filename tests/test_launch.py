@@ -234,18 +234,39 @@ def readme_block_after(marker: str) -> list[str]:
     return [line.strip() for line in block.splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("tool", ["check-jsonschema", "zizmor"])
-def test_workflow_linters_pass_and_can_fail(tool, tmp_path):
+def linter(tool: str) -> str:
     found = shutil.which(tool, path=str(Path(sys.executable).parent)) or shutil.which(tool)
     if found is None:
         pytest.skip(f"{tool} is not installed: pip install -e '.[lint]'")
-    args = {"check-jsonschema": ["--builtin-schema", "vendor.github-workflows"], "zizmor": ["--offline"]}[tool]
-    assert subprocess.run([found, *args, str(WORKFLOW)], capture_output=True).returncode == 0
-    bad = tmp_path / "bad.yml"  # an unpinned action for zizmor, a job without runs-on for the schema
-    bad.write_text("on: push\njobs:\n  t:\n    steps:\n      - uses: actions/checkout@v4\n"
-                   if tool == "check-jsonschema" else
-                   "on: push\njobs:\n  t:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n")
-    assert subprocess.run([found, *args, str(bad)], capture_output=True).returncode != 0
+    return found
+
+
+# (schema, the repository's files, a file it must reject); `make test` runs these beside the other tests
+SCHEMAS = {
+    "vendor.github-workflows": (".github/workflows/*.yml", "on: push\njobs:\n  t:\n    steps:\n      - run: ls\n"),
+    "vendor.github-issue-forms": (".github/ISSUE_TEMPLATE/*.yml", "name: no description and no body\n"),
+    "vendor.citation-file-format": ("CITATION.cff", "cff-version: 1.2.0\n"),
+}
+
+
+@pytest.mark.parametrize("schema", SCHEMAS)
+def test_repository_files_pass_their_schema_which_rejects_a_bad_one(schema, tmp_path):
+    pattern, bad_text = SCHEMAS[schema]
+    files = sorted(ROOT.glob(pattern))
+    bad = tmp_path / f"bad{Path(pattern).suffix}"
+    bad.write_text(bad_text)
+    result = subprocess.run([linter("check-jsonschema"), "--builtin-schema", schema, *map(str, files), str(bad)],
+                            capture_output=True, text=True)
+    assert files and result.returncode == 1, result.stdout + result.stderr
+    failing = {line.split("::")[0].strip() for line in result.stdout.splitlines() if "::$" in line}
+    assert failing == {str(bad)}, result.stdout
+
+
+def test_zizmor_passes_the_workflow_and_rejects_an_unpinned_action(tmp_path):
+    assert subprocess.run([linter("zizmor"), "--offline", str(WORKFLOW)], capture_output=True).returncode == 0
+    bad = tmp_path / "bad.yml"
+    bad.write_text("on: push\njobs:\n  t:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n")
+    assert subprocess.run([linter("zizmor"), "--offline", str(bad)], capture_output=True).returncode != 0
 
 
 # -- Colab ------------------------------------------------------------------------------------------------------------

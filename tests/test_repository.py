@@ -157,3 +157,12 @@ def test_sync_check_fails_on_a_stale_notebook(tmp_path):
     result = subprocess.run([sys.executable, str(copy / "tools" / "sync_notebooks.py"), "--check"],
                             capture_output=True, text=True)
     assert result.returncode != 0 and "00_start_here.ipynb" in result.stderr
+
+
+def test_the_files_run_first_exist():
+    """conftest.py's SLOWEST_FIRST names files by path: a renamed file would silently lose its place."""
+    import runpy
+
+    SLOWEST_FIRST = runpy.run_path(str(ROOT / "conftest.py"))["SLOWEST_FIRST"]
+    missing = [path for path in SLOWEST_FIRST if not (ROOT / path).is_file()]
+    assert SLOWEST_FIRST and not missing, missing

@@ -76,21 +76,53 @@ def _measure(model: nn.Module, module: nn.Module, layer: str, x: torch.Tensor, m
     height, width = x.shape[-2:]
     while True:
         spans, grid = _spans(model, module, x, (height, width))
-        inside = all(lo > 0 and hi < limit - 1 for (lo, hi), limit in zip(spans, [height, height, width, width]))
-        if inside:
-            break
+        row, col = (grid[0] - 1) // 2, (grid[1] - 1) // 2  # the probed cell; its neighbour is one further
+        rows = _axis(spans[0], spans[1], row, grid[0], height)
+        cols = _axis(spans[2], spans[3], col, grid[1], width)
+        if rows and cols:
+            return CellGeometry(stride=(rows[0], cols[0]), offset=(rows[1], cols[1]), size=(rows[2], cols[2]),
+                                probe=(height, width))
         if max(height, width) * 2 > max_probe:
             raise RuntimeError(f"The receptive field of {layer!r} reaches past a {height}x{width} probe, and probing "
                                f"beyond max_probe={max_probe} px is refused: raise max_probe, or use "
                                f"placement='stretch'.")
         height, width = height * 2, width * 2
-    (r0, r1), (c0, c1) = spans[0], spans[2]
-    centre_r, centre_c = (r0 + r1) / 2, (c0 + c1) / 2
-    row, col = (grid[0] - 1) // 2, (grid[1] - 1) // 2  # the probed cell; its neighbour is one further
-    stride_r = (sum(spans[1]) / 2 - centre_r) if grid[0] > 1 else float(height)
-    stride_c = (sum(spans[3]) / 2 - centre_c) if grid[1] > 1 else float(width)
-    return CellGeometry(stride=(stride_r, stride_c), offset=(centre_r - stride_r * row, centre_c - stride_c * col),
-                        size=(r1 - r0 + 1, c1 - c0 + 1), probe=(height, width))
+
+
+def _axis(cell: tuple[int, int], neighbour: tuple[int, int], index: int, count: int,
+          limit: int) -> tuple[float, float, int] | None:
+    """(stride, offset, field size) along one axis, from the pixel spans of cell `index` (of `count`) and of the
+    next cell; None when the probe is too small to tell.
+
+    A span that touches the probe's border may be cut short by it. One whole span gives the field; the stride is
+    the distance between the two centres when both spans are whole, else between two edges that neither border cut.
+
+    >>> _axis((0, 409), (7, 441), 6, 14, 448)  # the first cell is cut at the top: its lower edge still counts
+    (32.0, 0.0, 435)
+    """
+    def whole(span: tuple[int, int]) -> bool:
+        return span[0] > 0 and span[1] < limit - 1
+
+    if count == 1:
+        return (float(limit), sum(cell) / 2, cell[1] - cell[0] + 1) if whole(cell) else None
+    def length(span: tuple[int, int]) -> int:
+        return span[1] - span[0] + 1
+
+    if whole(cell) and whole(neighbour):
+        stride = (sum(neighbour) - sum(cell)) / 2
+    elif (whole(cell) or whole(neighbour)) and cell[1] < limit - 1 and neighbour[1] < limit - 1:
+        stride = float(neighbour[1] - cell[1])
+    elif (whole(cell) or whole(neighbour)) and cell[0] > 0 and neighbour[0] > 0:
+        stride = float(neighbour[0] - cell[0])
+    else:
+        return None
+    known, at = (cell, index) if whole(cell) else (neighbour, index + 1)
+    other = neighbour if known is cell else cell
+    # a field cut short by the border without touching it (a strided window that stops before the last pixel)
+    # shows as a step that is not forward or as two fields of different sizes: probe larger
+    if stride <= 0 or length(other) > length(known) or (whole(other) and length(other) != length(known)):
+        return None
+    return stride, sum(known) / 2 - stride * at, length(known)
 
 
 def _spans(model: nn.Module, module: nn.Module, x: torch.Tensor,
