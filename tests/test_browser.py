@@ -1,10 +1,10 @@
 """The course's widgets in a real browser: one JupyterLab on loopback and one headless Chromium for every test here.
 
-- Notebook 01, run whole: the stride and padding sliders of the convolution playground change the size it shows
-  and its picture.
-- Notebook 05's explorer and draw-a-digit pad, in a notebook made of 05's own cells that build them (the setup
-  cell, the data-and-model cell and the two widget cells; nbval runs the whole of 05): moving the explorer's image
-  slider and choosing another layer change its figure; a 1 then a 0 drawn with the mouse are read as 1, then 0.
+Each widget runs in a notebook made of its lesson's own cells that build it (the setup cell, the cell after it, the
+cell that loads the digits and the widget's cell; nbval runs the whole lessons):
+- notebook 01's convolution playground: its stride and padding sliders change the size it shows and its picture;
+- notebook 05's explorer and draw-a-digit pad: moving the explorer's image slider and choosing another layer change
+  its figure; a 1 then a 0 drawn with the mouse are read as 1, then 0.
 
 The committed notebooks are never touched (copies run in a temporary folder). Screenshots go to
 test-artifacts/browser/. Skipped without Chromium and Playwright unless COURSE_REQUIRE_BROWSER=1 (tests/browser.py).
@@ -13,7 +13,6 @@ test-artifacts/browser/. Skipped without Chromium and Playwright unless COURSE_R
 from __future__ import annotations
 
 import re
-import shutil
 import statistics
 
 import pytest
@@ -24,21 +23,23 @@ from tests.conftest import ROOT
 
 NOTEBOOK_01 = ROOT / "notebooks" / "01_convolution_from_scratch.ipynb"
 NOTEBOOK_05 = ROOT / "notebooks" / "05_reading_feature_maps.ipynb"
-WIDGETS_05 = ("explore(", "draw_digit(")  # the cells of 05 that make its two widgets
+# the lessons' cells a widget needs, after their first two: (lesson, notebook written, calls that mark the cells)
+WIDGET_NOTEBOOKS = {"01_playground.ipynb": (NOTEBOOK_01, ("load_mnist(", "conv_playground(")),
+                    "05_widgets.ipynb": (NOTEBOOK_05, ("explore(", "draw_digit("))}
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 PICTURE = "img.course-playground-picture-widget"  # the playground's input-and-output picture
 
 
 @pytest.fixture(scope="module")
 def jupyterlab(tmp_path_factory):
-    """(URL, browser, folder): JupyterLab serving a folder with a copy of notebook 01 and 05's widget cells."""
+    """(URL, browser, folder): JupyterLab serving a folder with the widget notebooks made from 01 and 05."""
     lab.require_browser()
     committed = {path: path.read_bytes() for path in (NOTEBOOK_01, NOTEBOOK_05)}
     folder = tmp_path_factory.mktemp("browser") / "notebooks"
     folder.mkdir()
-    shutil.copy(NOTEBOOK_01, folder / NOTEBOOK_01.name)
-    lab.notebook_cells(NOTEBOOK_05, folder / "05_widgets.ipynb",
-                       lambda index, text: index < 2 or any(call in text for call in WIDGETS_05))
+    for name, (lesson, calls) in WIDGET_NOTEBOOKS.items():
+        lab.notebook_cells(lesson, folder / name, lambda index, text, calls=calls: index < 2 or
+                           any(call in text for call in calls))
     with lab.lab_browser(folder, ARTIFACTS) as (url, browser):
         yield url, browser, folder
     assert all(path.read_bytes() == data for path, data in committed.items()), "a committed notebook changed"
@@ -61,13 +62,15 @@ def notebook_05(jupyterlab):
     page.close()
 
 
-def test_notebook_05_has_its_setup_model_and_two_widget_cells(jupyterlab):
+@pytest.mark.parametrize("name", WIDGET_NOTEBOOKS)
+def test_each_widget_notebook_has_the_setup_cell_and_one_cell_per_call(jupyterlab, name):
     import nbformat
 
-    cells = nbformat.read(jupyterlab[2] / "05_widgets.ipynb", as_version=4).cells
-    assert len(cells) == 4 and "from utils.course import setup" in cells[0].source, [c.source[:60] for c in cells]
-    assert "load_trained_simplecnn" in cells[1].source
-    assert [call for cell in cells[2:] for call in WIDGETS_05 if call in cell.source] == list(WIDGETS_05)
+    cells = nbformat.read(jupyterlab[2] / name, as_version=4).cells
+    calls = WIDGET_NOTEBOOKS[name][1]
+    assert "from utils.course import setup" in cells[0].source, [cell.source[:60] for cell in cells]
+    assert [call for cell in cells[2:] for call in calls if call in cell.source] == list(calls)
+    assert len(cells) == 2 + len(calls)
 
 
 def changed_picture(page, selector: str, action) -> bytes:
@@ -140,7 +143,7 @@ def press(playground, control: str, key: str):
 
 
 def test_notebook_01_playground_follows_its_stride_and_padding_sliders(jupyterlab):
-    page = run_all(jupyterlab, NOTEBOOK_01.name)
+    page = run_all(jupyterlab, "01_playground.ipynb")
     with lab.screenshot_on_failure(page, ARTIFACTS / "failure_playground.png"):
         playground = page.locator(".course-playground").first
         playground.wait_for(timeout=60_000)
@@ -151,19 +154,19 @@ def test_notebook_01_playground_follows_its_stride_and_padding_sliders(jupyterla
         picture.wait_for(timeout=lab.REDRAW_S * 1000)
         note = playground.locator(".course-playground-note").first
         page.wait_for_timeout(500)
-        assert shown_size(note) == (13, 13), note.inner_text()  # the notebook left it at stride 2, no padding
+        assert shown_size(note) == (26, 26), note.inner_text()  # as it opens: 3x3 kernel, stride 1, no padding
         first = picture.screenshot()
         page.screenshot(path=str(ARTIFACTS / "playground_1.png"))
 
         second = changed_picture(page, PICTURE, press(playground, "stride", "ArrowRight"))
-        assert shown_size(note) == (9, 9), note.inner_text()  # stride 3: floor(25 / 3) + 1 = 9
+        assert shown_size(note) == (13, 13), note.inner_text()  # stride 2: floor(25 / 2) + 1 = 13
         assert second != first, "the map did not change after moving the stride slider"
-        page.screenshot(path=str(ARTIFACTS / "playground_2_stride_3.png"))
+        page.screenshot(path=str(ARTIFACTS / "playground_2_stride_2.png"))
 
         third = changed_picture(page, PICTURE, press(playground, "padding", "ArrowRight"))
-        assert shown_size(note) == (10, 10), note.inner_text()  # padding 1: floor(27 / 3) + 1 = 10
+        assert shown_size(note) == (14, 14), note.inner_text()  # padding 1: floor(27 / 2) + 1 = 14
         assert third not in (first, second), "the map did not change after moving the padding slider"
-        assert "= 10</b>" in playground.locator(".course-playground-formula").first.inner_html()
+        assert "= 14</b>" in playground.locator(".course-playground-formula").first.inner_html()
         page.screenshot(path=str(ARTIFACTS / "playground_3_padding_1.png"))
     page.close()
 
