@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 # public name -> the module that defines it
 _HOME = {
     "load_mnist": "data", "SimpleCNN": "models", "load_trained_simplecnn": "train",
-    "list_layers": "hooks", "capture": "hooks", "get_feature_maps": "hooks", "FeatureMaps": "hooks",
-    "LayerNameError": "layer_names", "LayerNotRunError": "hooks", "ReusedLayerError": "hooks",
+    "list_layers": "layer_table", "capture": "hooks", "get_feature_maps": "hooks", "FeatureMaps": "feature_maps",
+    "LayerNameError": "layer_names", "LayerNotRunError": "feature_maps", "ReusedLayerError": "feature_maps",
     "normalize_maps": "display", "plot_feature_maps": "display",
     "channel_stats": "stats",
     "explore": "explorer", "draw_digit": "draw", "conv_playground": "playground",
@@ -57,8 +57,10 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from .display import normalize_maps, plot_feature_maps
     from .draw import draw_digit
     from .explorer import explore
-    from .hooks import FeatureMaps, LayerNotRunError, ReusedLayerError, capture, get_feature_maps, list_layers
+    from .feature_maps import FeatureMaps, LayerNotRunError, ReusedLayerError
+    from .hooks import capture, get_feature_maps
     from .layer_names import LayerNameError
+    from .layer_table import list_layers
     from .models import SimpleCNN
     from .playground import conv_playground
     from .stats import channel_stats

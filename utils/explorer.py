@@ -28,8 +28,10 @@ from matplotlib.image import AxesImage
 from torch import nn
 
 from .display import MODES, plot_feature_maps
-from .hooks import FeatureMaps, LayerNotRunError, LayerRef, ReusedLayerError, capture, eval_mode, to_model_device
+from .feature_maps import FeatureMaps, LayerNotRunError, ReusedLayerError
+from .hooks import LayerRef, capture
 from .model_checks import check_input, check_model
+from .model_state import eval_mode, to_model_device
 
 __all__ = ["Explorer", "View", "explore"]
 
