@@ -20,7 +20,7 @@ _HOME = {
     "load_mnist": "data", "SimpleCNN": "models", "load_trained_simplecnn": "train",
     "list_layers": "layer_table", "capture": "hooks", "get_feature_maps": "hooks", "FeatureMaps": "feature_maps",
     "LayerNameError": "layer_names", "LayerNotRunError": "feature_maps", "ReusedLayerError": "feature_maps",
-    "normalize_maps": "display", "plot_feature_maps": "display",
+    "normalize_maps": "scaling", "plot_feature_maps": "display",
     "channel_stats": "stats",
     "explore": "explorer", "draw_digit": "draw", "conv_playground": "playground",
     "saliency": "attribution", "grad_cam": "attribution",
@@ -54,7 +54,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # what type checkers and editors see
     from .attribution import grad_cam, saliency
     from .data import load_mnist
-    from .display import normalize_maps, plot_feature_maps
+    from .display import plot_feature_maps
     from .draw import draw_digit
     from .explorer import explore
     from .feature_maps import FeatureMaps, LayerNotRunError, ReusedLayerError
@@ -63,5 +63,6 @@ if TYPE_CHECKING:  # what type checkers and editors see
     from .layer_table import list_layers
     from .models import SimpleCNN
     from .playground import conv_playground
+    from .scaling import normalize_maps
     from .stats import channel_stats
     from .train import load_trained_simplecnn

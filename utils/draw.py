@@ -41,9 +41,9 @@ from matplotlib import colormaps
 from PIL import Image, ImageDraw
 from torch import nn
 
-from .display import normalize_maps
 from .grid import DIVERGING, SEQUENTIAL
 from .overview import NetworkView, as_digit, check_model, network_view, plot_network
+from .scaling import normalize_maps
 
 __all__ = ["CANVAS_PX", "DEFAULT_PEN", "EMPTY_MESSAGE", "draw_digit", "strokes_to_digit"]
 

@@ -27,11 +27,12 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from torch import nn
 
-from .display import MODES, plot_feature_maps
+from .display import plot_feature_maps
 from .feature_maps import FeatureMaps, LayerNotRunError, ReusedLayerError
 from .hooks import LayerRef, capture
 from .model_checks import check_input, check_model
 from .model_state import eval_mode, to_model_device
+from .scaling import MODES
 
 __all__ = ["Explorer", "View", "explore"]
 

@@ -1,5 +1,5 @@
 """The grid figure every plot in the course draws: tiles laid out in ONE image, sized to the grid, with labels,
-dead-channel outlines, a title and a colorbar. plot_feature_maps and plot_filters (utils.display) and the
+dead-channel outlines, a title and a colorbar. plot_feature_maps and plot_filters (utils.display, utils.filters) and the
 explorer build on it; one imshow for the whole grid is what keeps 64 channels fast.
 """
 
