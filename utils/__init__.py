@@ -1,10 +1,15 @@
 """Helpers for the course "Feature maps in PyTorch": the names below are its stable public contract.
 
 Everything else lives in the modules, one per concern, each named after its concern (never after a function it
-exports, so `utils.hooks` is always the module): data, models, train, hooks (forward hooks and capture), display,
-glyphs (tile labels), stats, explorer and playground (the interactive widgets), draw and overview (draw a digit,
-the whole network at once), attribution and receptive_field, checks (exercise checks, one module per notebook)
-and course (the notebooks' setup cell).
+exports, so `utils.hooks` is always the module):
+- data and mnist (the digits), models, train;
+- hooks (capture with forward hooks), feature_maps (what a capture returns), layer_table (list_layers),
+  layer_names, model_checks and model_state (a model's mode, device and hooks around a helper's forward pass);
+- display (feature maps as one image), filters, scaling (normalize_maps and the value checks), grid and glyphs
+  (the one-image grid and its tile labels), stats;
+- explorer and playground (the interactive widgets; the playground's arithmetic in conv_geometry, its figures in
+  playground_canvas), draw and overview (draw a digit, the whole network at once);
+- attribution and receptive_field, checks (exercise checks, one module per notebook), course (the setup cell).
 
 The names are imported on first use (PEP 562), so `import utils` costs next to nothing and a notebook that never
 draws a widget never loads ipywidgets: `from utils import load_mnist` loads the data module and no more.
