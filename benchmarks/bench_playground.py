@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 
 from benchmarks.common import Row, Timing, fix_threads, print_rows, redraw_rows  # noqa: E402
 from utils import conv_playground, load_mnist  # noqa: E402
-from utils.playground import DPI, _png  # noqa: E402
+from utils.playground_canvas import DPI, png  # noqa: E402
 
 GOAL_S = 0.1  # median redraw
 
@@ -35,7 +35,7 @@ def run(repeats: int = 15) -> list[Row | Timing]:
          itertools.cycle(range(24))),
     ]
     return redraw_rows("playground", "playground redraw", "same view from scratch", playground, playground.show,
-                       cases, lambda: _png(playground.figure), GOAL_S, DPI, repeats)
+                       cases, lambda: png(playground.figure), GOAL_S, DPI, repeats)
 
 
 if __name__ == "__main__":

@@ -34,3 +34,26 @@ def cnn():
 
     torch.manual_seed(0)
     return SimpleCNN().eval()
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """The shipped trained SimpleCNN (data/simplecnn.pt), loaded once per test file; tests that change its mode
+    restore it."""
+    from utils import load_trained_simplecnn
+
+    return load_trained_simplecnn()
+
+
+@pytest.fixture(scope="module")
+def test_set():
+    """The bundled MNIST test set (1000 digits), as (image, label) pairs."""
+    from utils import load_mnist
+
+    return load_mnist(train=False, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def real_digits(test_set) -> torch.Tensor:
+    """The first 8 test digits as one batch (8, 1, 28, 28)."""
+    return torch.stack([test_set[i][0] for i in range(8)])

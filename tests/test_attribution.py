@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from utils import SimpleCNN, grad_cam, load_trained_simplecnn, saliency
+from utils import grad_cam, saliency
 from utils.hooks import find_layer
 
 
@@ -18,22 +18,9 @@ def hooks_left(model: nn.Module) -> int:
     return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks) for m in model.modules())
 
 
-@pytest.fixture(scope="module")
-def trained() -> SimpleCNN:
-    return load_trained_simplecnn()
-
-
 @pytest.fixture
 def digits() -> torch.Tensor:
     return torch.randn(5, 1, 28, 28, generator=torch.Generator().manual_seed(1))
-
-
-@pytest.fixture(scope="module")
-def real_digits() -> torch.Tensor:
-    from utils import load_mnist
-
-    test_set = load_mnist(train=False, verbose=False)
-    return torch.stack([test_set[i][0] for i in range(8)])
 
 
 def reference_grad_cam(model: nn.Module, x: torch.Tensor, layer: str, targets: list[int],

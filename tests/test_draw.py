@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from utils import draw_digit, load_mnist, load_trained_simplecnn
+from utils import draw_digit
 from utils.draw import EMPTY_MESSAGE, _widget_class, colour_tables, encode_view, strokes_to_digit
 from utils.overview import ModelShapeError, network_view, plot_network
 
@@ -21,14 +21,8 @@ ZERO = [[(140 + 60 * math.sin(t / 24 * 2 * math.pi), 140 - 95 * math.cos(t / 24 
 
 
 @pytest.fixture(scope="module")
-def model():
-    return load_trained_simplecnn()
-
-
-@pytest.fixture(scope="module")
-def test_digits():
-    data = load_mnist(train=False, verbose=False)
-    return [data[i] for i in range(0, 1000, 100)]
+def test_digits(test_set):
+    return [test_set[i] for i in range(0, 1000, 100)]
 
 
 def ink_box(digit: torch.Tensor) -> tuple[int, int]:
@@ -91,19 +85,19 @@ def test_bad_strokes_get_a_clear_error(strokes, error, words):
 
 # --- The widget from Python --------------------------------------------------------------------------------------
 
-def test_an_empty_pad_says_draw_a_digit(model):
-    pad = draw_digit(model)
+def test_an_empty_pad_says_draw_a_digit(trained):
+    pad = draw_digit(trained)
     assert pad.predicted is None and pad.probabilities is None and pad.input is None
     assert pad.message == EMPTY_MESSAGE and pad.view["empty"] and pad.view["message"] == "draw a digit"
     assert "draw a digit" in repr(pad) and "0x" not in repr(pad)  # stable text for the stored notebook output
 
 
-def test_show_reports_the_models_own_prediction_for_real_test_digits(model, test_digits):
-    pad = draw_digit(model)
+def test_show_reports_the_models_own_prediction_for_real_test_digits(trained, test_digits):
+    pad = draw_digit(trained)
     for image, _label in test_digits:
         pad.show(image)
         with torch.no_grad():
-            expected = model(image[None]).softmax(1)[0]
+            expected = trained(image[None]).softmax(1)[0]
         assert pad.predicted == int(expected.argmax())
         assert len(pad.probabilities) == 10 and sum(pad.probabilities) == pytest.approx(1, abs=1e-5)
         assert pad.probabilities == pytest.approx(expected.tolist(), abs=1e-6)
@@ -113,32 +107,32 @@ def test_show_reports_the_models_own_prediction_for_real_test_digits(model, test
     assert correct >= 9, f"the shipped model got only {correct} of 10 test digits"
 
 
-def test_show_refuses_what_is_not_a_digit(model):
-    pad = draw_digit(model)
+def test_show_refuses_what_is_not_a_digit(trained):
+    pad = draw_digit(trained)
     with pytest.raises(ValueError, match=r"\(1, 28, 28\), as load_mnist gives it"):
         pad.show(torch.zeros(3, 32, 32))
     with pytest.raises(TypeError, match="tensor of shape"):
         pad.show([[0.0] * 28] * 28)
 
 
-def test_a_drawn_1_and_0_are_recognized_then_undone_and_cleared(model):
-    pad = draw_digit(model)
+def test_a_drawn_1_and_0_are_recognized_then_undone_and_cleared(trained):
+    pad = draw_digit(trained)
     assert pad.draw(ONE).predicted == 1
     assert pad.draw(ZERO).predicted == 0
     assert pad.strokes["strokes"] and pad.view["seq"] == pad.strokes["seq"]
     assert pad.clear().predicted is None and pad.message == "draw a digit"
 
 
-def test_strokes_from_the_browser_update_the_view(model):
-    pad = draw_digit(model)
+def test_strokes_from_the_browser_update_the_view(trained):
+    pad = draw_digit(trained)
     pad.strokes = {"seq": 7, "strokes": [{"width": 22, "points": [list(p) for p in ONE[0]]}]}  # what draw.js sends
     assert pad.predicted == 1 and pad.view["seq"] == 7 and pad.view["source"] == "drawing"
     pad.strokes = {"seq": 8, "strokes": []}  # "clear"
     assert pad.view["empty"] and pad.view["seq"] == 8
 
 
-def test_the_view_sent_to_the_browser_has_every_stage_at_its_shape(model, test_digits):
-    view = encode_view(network_view(model, test_digits[0][0]), seq=3)
+def test_the_view_sent_to_the_browser_has_every_stage_at_its_shape(trained, test_digits):
+    view = encode_view(network_view(trained, test_digits[0][0]), seq=3)
     shapes = {s["name"]: s.get("shape") or len(s["values"]) for s in view["stages"]}
     assert shapes == {"conv1": [16, 24, 24], "pool #1": [16, 12, 12], "conv2": [32, 8, 8], "pool #2": [32, 4, 4],
                       "fc1": 120, "fc2": 84}
@@ -150,14 +144,14 @@ def test_the_view_sent_to_the_browser_has_every_stage_at_its_shape(model, test_d
     assert all(len(base64.b64decode(t)) == 256 * 3 for t in colour_tables().values())
 
 
-def test_the_widget_leaves_the_model_and_threads_as_they_were(model):
-    model.train()
+def test_the_widget_leaves_the_model_and_threads_as_they_were(trained):
+    trained.train()
     threads = torch.get_num_threads()
     try:
-        draw_digit(model).draw(ONE)
-        assert model.training and torch.get_num_threads() == threads
+        draw_digit(trained).draw(ONE)
+        assert trained.training and torch.get_num_threads() == threads
     finally:
-        model.eval()
+        trained.eval()
 
 
 # --- Other models ------------------------------------------------------------------------------------------------
@@ -185,21 +179,21 @@ def test_any_model_for_1x28x28_digits_works_and_shows_its_own_layers():
     assert sum(pad.probabilities) == pytest.approx(1, abs=1e-5)
 
 
-def test_without_anywidget_utils_still_imports_and_draw_digit_says_what_to_install(monkeypatch, model):
+def test_without_anywidget_utils_still_imports_and_draw_digit_says_what_to_install(monkeypatch, trained):
     monkeypatch.setitem(sys.modules, "anywidget", None)  # import anywidget now raises ImportError
     _widget_class.cache_clear()
     try:
         with pytest.raises(ImportError, match="pip install anywidget"):
-            draw_digit(model)
+            draw_digit(trained)
     finally:
         _widget_class.cache_clear()
 
 
 # --- The static overview -----------------------------------------------------------------------------------------
 
-def test_plot_network_draws_every_stage_and_the_prediction(model, test_digits):
+def test_plot_network_draws_every_stage_and_the_prediction(trained, test_digits):
     image, label = test_digits[0]
-    figure = plot_network(model, image, label=label)
+    figure = plot_network(trained, image, label=label)
     titles = [ax.get_title() for ax in figure.axes]
     assert titles[0].startswith("input") and titles[-1] == f"probabilities\npredicted {figure.network.predicted}"
     assert [t.split("\n")[0] for t in titles[1:5]] == ["conv1", "pool #1 (after ReLU)", "conv2",

@@ -8,25 +8,19 @@ import pytest
 import torch
 from torch import nn
 
-from utils import LayerNotRunError, ReusedLayerError, SimpleCNN, explore, load_mnist, load_trained_simplecnn
+from utils import LayerNotRunError, ReusedLayerError, SimpleCNN, explore
 from utils.display import normalize_maps
 from utils.explorer import Explorer
 
 
 @pytest.fixture(scope="module")
-def model():
-    return load_trained_simplecnn()
-
-
-@pytest.fixture(scope="module")
-def digits():
-    test_set = load_mnist(train=False, verbose=False)
+def digits(test_set):
     return [test_set[i] for i in range(12)]
 
 
 @pytest.fixture
-def explorer(model, digits):
-    return explore(model, digits)
+def explorer(trained, digits):
+    return explore(trained, digits)
 
 
 def grid_values(explorer: Explorer) -> np.ndarray:
@@ -56,11 +50,11 @@ def test_it_is_a_widget_with_the_four_controls(explorer):
     assert explorer.redraws == 1 and bytes(explorer.picture_widget.value).startswith(b"\x89PNG")
 
 
-def test_it_captures_once_and_moving_controls_only_redraws(model, digits):
+def test_it_captures_once_and_moving_controls_only_redraws(trained, digits):
     calls = []
-    handle = model.register_forward_hook(lambda *args: calls.append(1))
+    handle = trained.register_forward_hook(lambda *args: calls.append(1))
     try:
-        explorer = explore(model, digits)
+        explorer = explore(trained, digits)
         assert len(calls) == 1
         explorer.image.value = 3
         explorer.layer.value = "conv2"
@@ -89,9 +83,9 @@ def test_a_new_layer_shows_all_its_channels(explorer):
     assert explorer.channels.max == 15 and explorer.channels.value == (0, 15)
 
 
-def test_what_is_shown_is_labelled(explorer, digits, model):
+def test_what_is_shown_is_labelled(explorer, digits, trained):
     explorer.show(image=7, layer="conv2", channels=(0, 7), scale="channel")
-    label, predicted = digits[7][1], int(model(digits[7][0][None]).argmax())
+    label, predicted = digits[7][1], int(trained(digits[7][0][None]).argmax())
     words = explorer.describe()
     assert f"image 7, label {label}, predicted {predicted}" in words
     assert "layer conv2: channels 0-7 of 32 (8x8)" in words and "scale channel" in words
@@ -101,13 +95,12 @@ def test_what_is_shown_is_labelled(explorer, digits, model):
     assert any(f"label {label}" in t and f"predicted {predicted}" in t for t in texts)
 
 
-def test_a_misclassified_image_is_marked(model):
-    test_set = load_mnist(train=False, verbose=False)
+def test_a_misclassified_image_is_marked(trained, test_set):
     images = torch.stack([test_set[i][0] for i in range(200)])
-    predicted = model(images).argmax(1)
+    predicted = trained(images).argmax(1)
     labels = torch.tensor([test_set[i][1] for i in range(200)])
     wrong = int((predicted != labels).nonzero()[0])
-    explorer = explore(model, images[wrong:wrong + 2], labels=labels[wrong:wrong + 2])
+    explorer = explore(trained, images[wrong:wrong + 2], labels=labels[wrong:wrong + 2])
     assert explorer.caption_colour(0) != "black" and explorer.figure.axes[0].title.get_color() != "black"
     assert explorer.predictions[0] == int(predicted[wrong])
 
@@ -135,30 +128,30 @@ def test_the_model_is_left_as_it_was(digits):
     assert not any(m._forward_hooks for m in model.modules())
 
 
-def test_inputs(model, digits):
+def test_inputs(trained, digits):
     images = torch.stack([image for image, _ in digits])
-    explorer = explore(model, images)
+    explorer = explore(trained, images)
     assert explorer.labels is None and "label" not in explorer.describe().split(";")[0]
-    assert explore(model, images[0]).image.disabled  # one image (C, H, W): nothing to slide
-    named = explore(model, images[:3], labels=[1, 2, 3], class_names=[f"class {k}" for k in range(10)])
+    assert explore(trained, images[0]).image.disabled  # one image (C, H, W): nothing to slide
+    named = explore(trained, images[:3], labels=[1, 2, 3], class_names=[f"class {k}" for k in range(10)])
     assert "label class 1" in named.describe()
-    only = explore(model, images[:3], layers=["conv2"])
+    only = explore(trained, images[:3], layers=["conv2"])
     assert only.layer.options == ("conv2",) and only.channels.value == (0, 31)
     assert len(repr(explorer)) <= 110 and "conv1, conv2" in repr(explorer)
 
 
-def test_clear_errors(model, digits):
+def test_clear_errors(trained, digits):
     images = torch.stack([image for image, _ in digits])
     with pytest.raises(ValueError, match="labels"):
-        explore(model, images, labels=[1, 2])
+        explore(trained, images, labels=[1, 2])
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
-        explore(model, images[:, 0, 0])
+        explore(trained, images[:, 0, 0])
     with pytest.raises(ValueError, match="no images"):
-        explore(model, [])
+        explore(trained, [])
     with pytest.raises(TypeError, match="tensor"):
-        explore(model, "digits.png")
+        explore(trained, "digits.png")
     with pytest.raises(ValueError, match="not \\(N, C, H, W\\)"):
-        explore(model, images, layers=["conv1", "fc1"])
+        explore(trained, images, layers=["conv1", "fc1"])
     with pytest.raises(ValueError, match="no nn.Conv2d"):
         explore(nn.Sequential(nn.Flatten(), nn.Linear(784, 10)), images)
 

@@ -12,24 +12,11 @@ import pytest
 import torch
 from torch import nn
 
-from utils import SimpleCNN, grad_cam, load_trained_simplecnn, saliency
+from utils import SimpleCNN, grad_cam, saliency
 from utils.receptive_field import receptive_field
 
 captum_attr = pytest.importorskip("captum.attr")
 torchvision = pytest.importorskip("torchvision")
-
-
-@pytest.fixture(scope="module")
-def trained() -> SimpleCNN:
-    return load_trained_simplecnn()
-
-
-@pytest.fixture(scope="module")
-def real_digits() -> torch.Tensor:
-    from utils import load_mnist
-
-    test_set = load_mnist(train=False, verbose=False)
-    return torch.stack([test_set[i][0] for i in range(8)])
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .hooks import eval_mode, find_layer, to_model_device
+from .layer_names import find_layer
+from .model_state import eval_mode, to_model_device
 from .receptive_field import CellGeometry, receptive_field
 
 Target = int | Sequence[int] | torch.Tensor | None

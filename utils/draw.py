@@ -38,12 +38,13 @@ from typing import Any
 import numpy as np
 import torch
 from matplotlib import colormaps
+from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 from torch import nn
 
-from .display import normalize_maps
 from .grid import DIVERGING, SEQUENTIAL
 from .overview import NetworkView, as_digit, check_model, network_view, plot_network
+from .scaling import normalize_maps
 
 __all__ = ["CANVAS_PX", "DEFAULT_PEN", "EMPTY_MESSAGE", "draw_digit", "strokes_to_digit"]
 
@@ -59,7 +60,7 @@ Stroke = Sequence[Point]
 
 # --- Strokes -> a 28x28 input, the way MNIST's digits were made --------------------------------------------------
 
-def _parse(strokes, pen: float) -> list[tuple[float, np.ndarray]]:
+def _parse(strokes: object, pen: float) -> list[tuple[float, np.ndarray]]:
     """Strokes as (width, points (n, 2)) pairs. A stroke is a list of (x, y) points, or a dict with "points" and
     "width" (what the browser sends)."""
     if isinstance(strokes, (str, bytes)) or not isinstance(strokes, Sequence):
@@ -114,7 +115,8 @@ def _into_field(ink: np.ndarray) -> np.ndarray:
     return field
 
 
-def strokes_to_digit(strokes, *, pen: float = DEFAULT_PEN, size: int = CANVAS_PX) -> torch.Tensor | None:
+def strokes_to_digit(strokes: Sequence[Stroke | dict[str, Any]], *, pen: float = DEFAULT_PEN,
+                     size: int = CANVAS_PX) -> torch.Tensor | None:
     """A drawing as the model's input: (1, 28, 28), normalized like `load_mnist` gives digits; None when empty.
 
     `strokes` is a list of strokes, each a list of (x, y) points in canvas pixels (0 to `size`), drawn with a round
@@ -215,7 +217,7 @@ class _DigitPadLogic:
             return EMPTY_MESSAGE
         return f"predicted {self.predicted} ({100 * max(self.probabilities or [0.0]):.0f}%)"
 
-    def show(self, image: torch.Tensor):
+    def show(self, image: torch.Tensor) -> _DigitPadLogic:
         """Show a digit given from Python, (1, 28, 28) and normalized as `load_mnist` gives it; the canvas is
         cleared. Returns the widget, so that a cell can end with it.
 
@@ -227,7 +229,7 @@ class _DigitPadLogic:
         self._update(digit, int(self.strokes.get("seq", 0)), "image")
         return self
 
-    def draw(self, strokes, pen: float = DEFAULT_PEN):
+    def draw(self, strokes: Sequence[Stroke | dict[str, Any]], pen: float = DEFAULT_PEN) -> _DigitPadLogic:
         """Draw strokes from Python as if drawn by hand: a list of strokes, each a list of (x, y) canvas pixels
         (0 to 280). Returns the widget."""
         parsed = _parse(strokes, pen)
@@ -235,11 +237,11 @@ class _DigitPadLogic:
         self._on_strokes()
         return self
 
-    def clear(self):
+    def clear(self) -> _DigitPadLogic:
         """Empty the canvas: the widget says "draw a digit" again."""
         return self.draw([])
 
-    def figure(self):
+    def figure(self) -> Figure | None:
         """The current view as a static matplotlib figure (`plot_network`), or None for an empty canvas."""
         return None if self.network is None else plot_network(self.model, self.network.input)
 
@@ -250,7 +252,7 @@ class _DigitPadLogic:
         finally:
             self._holding = False
 
-    def _on_strokes(self, change=None) -> None:
+    def _on_strokes(self, change: object = None) -> None:
         if self._holding:
             return
         start = time.perf_counter()
@@ -295,7 +297,7 @@ def _widget_class() -> type:
     return DrawDigit
 
 
-def draw_digit(model: nn.Module):
+def draw_digit(model: nn.Module) -> _DigitPadLogic:
     """A widget to draw a digit and watch the whole network respond, live, offline, in the notebook.
 
     Draw with the mouse, a pen or a finger; "undo" removes the last stroke, "clear" everything, the slider sets the

@@ -17,6 +17,7 @@ import html
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
@@ -27,9 +28,12 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from torch import nn
 
-from .display import MODES, plot_feature_maps
-from .hooks import FeatureMaps, LayerNotRunError, LayerRef, ReusedLayerError, capture, eval_mode, to_model_device
+from .display import plot_feature_maps
+from .feature_maps import FeatureMaps, LayerNotRunError, ReusedLayerError
+from .hooks import LayerRef, capture
 from .model_checks import check_input, check_model
+from .model_state import eval_mode, to_model_device
+from .scaling import MODES
 
 __all__ = ["Explorer", "View", "explore"]
 
@@ -197,7 +201,7 @@ class Explorer(widgets.VBox):
         self.redraw()
         return self
 
-    def _check_view(self, image, layer, channels, scale) -> None:
+    def _check_view(self, image: object, layer: str | None, channels: Any, scale: object) -> None:
         """show()'s arguments, refused with the fix (the sliders would clamp them silently, the buttons raise a
         bare TraitError)."""
         count = len(self.images)
@@ -218,11 +222,11 @@ class Explorer(widgets.VBox):
                 raise ValueError(f"channels={channels!r}: need 0 <= first <= last <= {last} (the layer has "
                                  f"{last + 1} channels), such as channels=(0, {min(last, 7)}).")
 
-    def _changed(self, change=None) -> None:
+    def _changed(self, change: object = None) -> None:
         if not self._holding:
             self.redraw()
 
-    def _layer_changed(self, change) -> None:
+    def _layer_changed(self, change: dict[str, Any]) -> None:
         count = self.maps[change["new"]].shape[1]
         holding, self._holding = self._holding, True
         try:  # the new layer's channels: all of them (up to MAX_CHANNELS), one redraw for the whole change
@@ -304,7 +308,7 @@ class Explorer(widgets.VBox):
         return f"Explorer of {len(self.images)} images, layers {', '.join(self.maps)} (run the notebook to use it)"
 
 
-def _as_batch(images, labels) -> tuple[torch.Tensor, list[int] | None]:
+def _as_batch(images: object, labels: Sequence[int] | torch.Tensor | None) -> tuple[torch.Tensor, list[int] | None]:
     """images as an (N, C, H, W) CPU tensor and labels as a list of ints (or None)."""
     if isinstance(images, torch.Tensor):
         batch = images.detach()

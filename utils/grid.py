@@ -1,5 +1,5 @@
 """The grid figure every plot in the course draws: tiles laid out in ONE image, sized to the grid, with labels,
-dead-channel outlines, a title and a colorbar. plot_feature_maps and plot_filters (utils.display) and the
+dead-channel outlines, a title and a colorbar. plot_feature_maps and plot_filters (utils.display, utils.filters) and the
 explorer build on it; one imshow for the whole grid is what keeps 64 channels fast.
 """
 
@@ -9,12 +9,14 @@ import io
 import math
 import textwrap
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from matplotlib import colormaps, rcParams
 from matplotlib.axes import Axes
 from matplotlib.colors import Colormap, to_rgb
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.patches import Rectangle
 
 from .glyphs import text_patch
@@ -80,7 +82,7 @@ class GridFigure(Figure):
     values drawn for one channel.
     """
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.layout: GridLayout | None = None
         self.channels: list[int] = []
@@ -248,7 +250,7 @@ def _annotate(ax: Axes, layout: GridLayout, style: GridStyle, fontsize: float, p
     ax.tick_params(length=0, pad=2)
 
 
-def _add_colorbar(figure: Figure, ax: Axes, shown, style: GridStyle, own_axes: bool) -> None:
+def _add_colorbar(figure: Figure, ax: Axes, shown: AxesImage, style: GridStyle, own_axes: bool) -> None:
     if own_axes:  # a figure we sized: the colorbar goes in the margin kept for it
         box = ax.get_position()
         width, height = figure.get_size_inches()

@@ -50,7 +50,7 @@ class CheckpointError(RuntimeError):
     """A checkpoint file that is missing, unreadable or not for this model."""
 
 
-def save_checkpoint(model: nn.Module, path: str | Path = CHECKPOINT, **meta) -> Path:
+def save_checkpoint(model: nn.Module, path: str | Path = CHECKPOINT, **meta: object) -> Path:
     """Save the model's weights (and small metadata) atomically: an interrupted save leaves the old file intact.
 
     >>> save_checkpoint(SimpleCNN(), "/tmp/example.pt", epochs=0)  # doctest: +SKIP

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 
@@ -70,7 +71,7 @@ class NetworkView:
         return int(self.probabilities.argmax())
 
 
-def as_digit(image, name: str = "image") -> torch.Tensor:
+def as_digit(image: object, name: str = "image") -> torch.Tensor:
     """`image` as a float (1, 28, 28) CPU tensor (a (28, 28) or (1, 1, 28, 28) one is reshaped); else ValueError."""
     if not isinstance(image, torch.Tensor):
         raise TypeError(f"{name} must be a tensor of shape (1, 28, 28), as load_mnist gives it, not "
@@ -180,7 +181,7 @@ def plot_network(model: nn.Module, image: torch.Tensor, *, label: int | None = N
         ax.set_anchor("C")
         ax.title.set_fontsize(9)
     for ax, stage in zip(axes[1 + len(maps):], bars):
-        _plot_bars(ax, stage)
+        _plot_bars(ax, stage, figure.get_figheight())
     _plot_probabilities(axes[-1], view)
     figure.suptitle(f"The whole network for one digit: predicted {view.predicted} "
                     f"({100 * float(view.probabilities.max()):.0f}%)", fontsize=11)
@@ -196,7 +197,7 @@ def _grid_width(stage: Stage) -> float:
     return _ncols(c) * (w + 1)
 
 
-def _plot_input(ax, image: torch.Tensor, label: int | None) -> None:
+def _plot_input(ax: Axes, image: torch.Tensor, label: int | None) -> None:
     ax.imshow(image[0].numpy(), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
     ax.set_title("input: 1 x 28x28\n(what the model sees)", fontsize=9)
     ax.set_xticks([])
@@ -205,10 +206,10 @@ def _plot_input(ax, image: torch.Tensor, label: int | None) -> None:
         ax.set_xlabel(f"label {label}", fontsize=9)
 
 
-def _plot_bars(ax, stage: Stage) -> None:
+def _plot_bars(ax: Axes, stage: Stage, figure_height: float) -> None:
     values = stage.values.numpy()
-    points = ax.get_position().height * ax.figure.get_figheight() * 72  # one line per unit, as thick as it fits
-    ax.hlines(np.arange(len(values)), 0, values, colors=np.where(values > 0, POSITIVE, NEGATIVE),
+    points = ax.get_position().height * figure_height * 72  # one line per unit, as thick as it fits
+    ax.hlines(np.arange(len(values)), 0, values, colors=[POSITIVE if v > 0 else NEGATIVE for v in values],
               linewidth=points / len(values))  # one artist for all bars: 120 Rectangles take 0.3 s to make
     ax.axvline(0, color="black", lw=0.6)
     ax.set_ylim(len(values) - 0.5, -0.5)
@@ -217,7 +218,7 @@ def _plot_bars(ax, stage: Stage) -> None:
     ax.set_title(f"{stage.name}: {len(values)} units\nred > 0 passes ReLU", fontsize=9)
 
 
-def _plot_probabilities(ax, view: NetworkView) -> None:
+def _plot_probabilities(ax: Axes, view: NetworkView) -> None:
     p = view.probabilities.numpy()
     colours = [PREDICTED if k == view.predicted else OTHER for k in range(10)]
     ax.barh(np.arange(10), p, color=colours)

@@ -17,242 +17,30 @@ page as a PNG in an `ipywidgets.Image`, so it works wherever the standard widget
 from __future__ import annotations
 
 import html
-import io
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import ipywidgets as widgets
-import numpy as np
 import torch
 import torch.nn.functional as F
-from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
-from matplotlib.image import AxesImage
-from matplotlib.patches import Rectangle
 
+from .conv_geometry import (
+    PRESETS,
+    PlaygroundError,
+    Setting,
+    as_picture,
+    format_kernel,
+    kernel_shape,
+    output_size,
+    parse_kernel,
+    size_formula,
+)
+from .playground_canvas import DPI, KERNEL_FIGSIZE, LIVE_FIGSIZE, Canvas, png
+
+# PRESETS, PlaygroundError, Setting, output_size and parse_kernel (utils.conv_geometry) are re-exported.
 __all__ = ["PRESETS", "Playground", "PlaygroundError", "Setting", "conv_playground", "output_size", "parse_kernel"]
 
-FIGSIZE, DPI = (9.6, 3.5), 90  # the static figure (report, GitHub)
-LIVE_FIGSIZE, KERNEL_FIGSIZE = (7.2, 3.5), (1.6, 1.6)  # the widget: input and output; the kernel apart
 CONTROLS = ("image", "preset", "kernel_text", "stride", "padding", "dilation", "row", "col")
-MAX_KERNEL = 7  # rows or columns a typed kernel may have
-_SOBEL = [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]
-PRESETS: dict[str, list[list[float]]] = {
-    "vertical edges (Sobel)": _SOBEL,
-    "horizontal edges (Sobel)": [list(row) for row in zip(*_SOBEL)],
-    "blur 3x3 (average)": [[1 / 9] * 3 for _ in range(3)],
-    "blur 5x5 (binomial)": [[a * b / 256 for b in (1, 4, 6, 4, 1)] for a in (1, 4, 6, 4, 1)],
-    "sharpen": [[0.0, -1.0, 0.0], [-1.0, 5.0, -1.0], [0.0, -1.0, 0.0]],
-    "identity": [[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]],
-}
-
-
-class PlaygroundError(ValueError):
-    """A setting the convolution cannot take; the message says why and what to change."""
-
-
-class _Figure(Figure):
-    """The playground's figure; shows itself as a PNG when a notebook cell ends with it."""
-
-    def _repr_png_(self) -> bytes:
-        return _png(self)
-
-
-def _png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, pil_kwargs={"compress_level": 1})
-    return buffer.getvalue()
-
-
-def output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
-    """Output size along one dimension, as nn.Conv2d computes it.
-
-    >>> output_size(28, 5), output_size(28, 3, stride=2, padding=1), output_size(28, 3, dilation=2)
-    (24, 14, 24)
-    """
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def parse_kernel(text: str) -> torch.Tensor:
-    """A kernel typed as rows of numbers (one row a line, or rows separated by ';'), as a 2-D float tensor.
-
-    >>> parse_kernel("1 0 -1; 2 0 -2; 1 0 -1").shape
-    torch.Size([3, 3])
-    """
-    rows = [row for row in re.split(r"[;\n]", text) if row.strip()]
-    try:
-        numbers = [[float(value) for value in re.split(r"[,\s]+", row.strip())] for row in rows]
-    except ValueError as error:
-        raise PlaygroundError(f"kernel: {error}; type numbers only, one row a line (or rows separated by ';')."
-                              ) from None
-    if not numbers or len({len(row) for row in numbers}) != 1:
-        raise PlaygroundError("kernel: every row needs the same number of values, e.g. '1 0 -1; 2 0 -2; 1 0 -1'.")
-    if len(numbers) > MAX_KERNEL or len(numbers[0]) > MAX_KERNEL:
-        raise PlaygroundError(f"kernel: at most {MAX_KERNEL} rows of {MAX_KERNEL} values here.")
-    kernel = torch.tensor(numbers)
-    if not torch.isfinite(kernel).all():
-        raise PlaygroundError("kernel: every value must be a finite number.")
-    return kernel
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One view of the playground: image name, kernel, stride, padding, dilation, output position (row, column)."""
-
-    image: str
-    kernel: torch.Tensor
-    stride: int
-    padding: int
-    dilation: int
-    row: int = 0
-    col: int = 0
-
-    def check(self, height: int, width: int) -> tuple[int, int]:
-        """The output's (rows, columns), or a PlaygroundError that says why this setting is impossible."""
-        if self.stride < 1:
-            raise PlaygroundError(f"stride {self.stride}: the kernel must move at least 1 pixel between positions.")
-        if self.dilation < 1:
-            raise PlaygroundError(f"dilation {self.dilation}: taps must be at least 1 pixel apart (1 = no gaps).")
-        if self.padding < 0:
-            raise PlaygroundError(f"padding {self.padding}: padding adds rows and columns, it cannot be negative.")
-        kh, kw = self.kernel.shape
-        span_h, span_w = self.dilation * (kh - 1) + 1, self.dilation * (kw - 1) + 1
-        padded_h, padded_w = height + 2 * self.padding, width + 2 * self.padding
-        if span_h > padded_h or span_w > padded_w:
-            raise PlaygroundError(
-                f"the kernel spans {span_h}x{span_w} pixels ({kh}x{kw} taps, dilation {self.dilation}) but the padded "
-                f"input is only {padded_h}x{padded_w}: it fits nowhere. Lower the dilation or add padding.")
-        return (output_size(height, kh, self.stride, self.padding, self.dilation),
-                output_size(width, kw, self.stride, self.padding, self.dilation))
-
-
-def _formula(n: int, k: int, s: int, p: int, d: int) -> str:
-    top = n + 2 * p - d * (k - 1) - 1
-    result = f"{top // s + 1}" if s >= 1 and top >= 0 else "none"
-    return f"floor(({n} + 2·{p} − {d}·({k} − 1) − 1) / {s}) + 1 = {result}"
-
-
-class _Canvas:
-    """The figures and the artists a redraw updates: padded input, taps, window, kernel, output map, marker.
-
-    Live (`static=False`), the input and the output share one figure without any text (text is the slow part of
-    rendering) and the kernel has a figure of its own, rendered only when the kernel changes; the captions go to
-    the widget's label line. Static, one figure holds all three with their titles: the picture for a report.
-    """
-
-    def __init__(self, static: bool = False) -> None:
-        self.static = static
-        self.figure = _Figure(figsize=FIGSIZE if static else LIVE_FIGSIZE, dpi=DPI)
-        if static:
-            self.ax_input = self.figure.add_axes((0.02, 0.04, 0.36, 0.8))
-            self.ax_kernel = self.figure.add_axes((0.42, 0.22, 0.16, 0.5))
-            self.ax_output = self.figure.add_axes((0.62, 0.04, 0.36, 0.8))
-            self.kernel_figure = self.figure
-        else:
-            self.ax_input = self.figure.add_axes((0.01, 0.01, 0.48, 0.98))
-            self.ax_output = self.figure.add_axes((0.51, 0.01, 0.48, 0.98))
-            self.kernel_figure = _Figure(figsize=KERNEL_FIGSIZE, dpi=DPI)
-            self.ax_kernel = self.kernel_figure.add_axes((0.03, 0.03, 0.94, 0.94))
-        for ax in (self.ax_input, self.ax_kernel, self.ax_output):
-            ax.set_xticks([])
-            ax.set_yticks([])
-        self.input: AxesImage | None = None
-        self.kernel_image: AxesImage | None = None
-        self.output: AxesImage | None = None
-        self.taps: PathCollection | None = None
-        self.window = Rectangle((0, 0), 1, 1, fill=False, edgecolor="tab:orange", linewidth=2)
-        self.border = Rectangle((0, 0), 1, 1, fill=False, edgecolor="tab:cyan", linewidth=1, linestyle="--")
-        self.cell = Rectangle((0, 0), 1, 1, fill=False, edgecolor="tab:orange", linewidth=2)
-        self.ax_input.add_patch(self.window)
-        self.ax_input.add_patch(self.border)
-        self.ax_output.add_patch(self.cell)
-        self.kernel_key: tuple | None = None
-        self.captions: dict[str, str] = {}
-
-    def draw(self, picture: torch.Tensor, setting: Setting, out: torch.Tensor) -> bool:
-        """Update every artist to `setting`; True when the kernel changed (its figure needs rendering)."""
-        p, s, d = setting.padding, setting.stride, setting.dilation
-        height, width = picture.shape
-        padded = F.pad(picture, (p, p, p, p)).numpy()
-        extent = (-p - 0.5, width + p - 0.5, height + p - 0.5, -p - 0.5)  # pixel (i, j) of the image at (j, i)
-        if self.input is None:
-            self.input = self.ax_input.imshow(padded, cmap="gray", interpolation="nearest", extent=extent)
-        self.input.set_data(padded)
-        self.input.set_extent(extent)
-        self.input.set_clim(min(float(picture.min()), 0.0), max(float(picture.max()), 1e-6))
-        self.ax_input.set(xlim=extent[:2], ylim=extent[2:])
-        self.border.set_bounds(-0.5, -0.5, width, height)
-        kh, kw = setting.kernel.shape
-        top, left = setting.row * s - p, setting.col * s - p
-        self.window.set_bounds(left - 0.5, top - 0.5, d * (kw - 1) + 1, d * (kh - 1) + 1)
-        ys, xs = np.meshgrid(top + d * np.arange(kh), left + d * np.arange(kw), indexing="ij")
-        axes_width = self.ax_input.get_position().width * self.figure.get_figwidth() * 72  # in points
-        marker = (0.6 * axes_width / (width + 2 * p)) ** 2  # a tap drawn about 0.6 pixel wide, in points^2
-        if self.taps is None:
-            self.taps = self.ax_input.scatter(xs.ravel(), ys.ravel(), s=marker, marker="s", facecolor="none",
-                                              edgecolor="tab:orange", linewidth=1)
-        self.taps.set_offsets(np.column_stack([xs.ravel(), ys.ravel()]))
-        self.taps.set_sizes([marker])
-        self.captions["input"] = (f"{setting.image} {height}x{width}, padding {p} (dashed line: the image's edge); "
-                                  f"the kernel's taps at output ({setting.row}, {setting.col})")
-        changed = self._draw_kernel(setting.kernel)
-        self._draw_output(out, setting)
-        if self.static:
-            self.ax_input.set_title(f"input: {setting.image} {height}x{width}, padding {p}", fontsize=10)
-            self.ax_output.set_title(self.captions["output"], fontsize=10)
-        return changed
-
-    def _draw_kernel(self, kernel: torch.Tensor) -> bool:
-        key = (tuple(kernel.shape), tuple(kernel.flatten().tolist()))
-        if key == self.kernel_key:
-            return False
-        self.kernel_key = key
-        limit = float(kernel.abs().max()) or 1.0
-        if self.kernel_image is None:
-            self.kernel_image = self.ax_kernel.imshow(kernel.numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
-        self.kernel_image.set_data(kernel.numpy())
-        self.kernel_image.set_clim(-limit, limit)
-        kh, kw = kernel.shape
-        self.kernel_image.set_extent((-0.5, kw - 0.5, kh - 0.5, -0.5))
-        self.ax_kernel.set(xlim=(-0.5, kw - 0.5), ylim=(kh - 0.5, -0.5))
-        for text in list(self.ax_kernel.texts):
-            text.remove()
-        size = 10 if max(kh, kw) <= 3 else 8
-        for i in range(kh):
-            for j in range(kw):
-                value = float(kernel[i, j])
-                colour = "white" if abs(value) > 0.6 * limit else "black"  # readable on the darkest cells
-                self.ax_kernel.text(j, i, _short(value), ha="center", va="center", fontsize=size, color=colour)
-        self.captions["kernel"] = f"kernel {kh}x{kw}"
-        if self.static:
-            self.ax_kernel.set_title(self.captions["kernel"], fontsize=10)
-        return True
-
-    def _draw_output(self, out: torch.Tensor, setting: Setting) -> None:
-        h, w = out.shape
-        values = out.numpy()
-        signed = bool((out < 0).any())
-        limit = float(out.abs().max()) or 1.0
-        extent = (-0.5, w - 0.5, h - 0.5, -0.5)
-        if self.output is None:
-            self.output = self.ax_output.imshow(values, interpolation="nearest")
-        self.output.set_data(values)
-        self.output.set_extent(extent)
-        self.output.set_cmap("RdBu_r" if signed else "gray")
-        self.output.set_clim(-limit if signed else float(out.min()), limit)
-        self.ax_output.set(xlim=extent[:2], ylim=extent[2:])
-        self.cell.set_bounds(setting.col - 0.5, setting.row - 0.5, 1, 1)
-        value = float(out[setting.row, setting.col])
-        scale = "red above 0, blue below" if signed else "grey, dark to bright"
-        self.captions["output"] = f"output {h}x{w}; at ({setting.row}, {setting.col}): {value:.3g}"
-        self.captions["scale"] = scale
-
-
-def _short(value: float) -> str:
-    """A kernel weight in at most 4 characters: 1, -2, 0.5, .094, 1/9 stays readable in a small cell."""
-    text = f"{value:.2g}"
-    return text.replace("0.", ".", 1) if text.startswith("0.") else text.replace("-0.", "-.", 1)
 
 
 class Playground(widgets.VBox):
@@ -277,7 +65,7 @@ class Playground(widgets.VBox):
         self.image = widgets.Dropdown(options=list(images), description="image", style=style, layout=narrow)
         self.preset = widgets.Dropdown(options=[*PRESETS, "your own"], value=first, description="kernel",
                                        style=style, layout=widgets.Layout(width="300px"))
-        self.kernel_text = widgets.Textarea(value=_kernel_text(PRESETS[first]), description="weights",
+        self.kernel_text = widgets.Textarea(value=format_kernel(PRESETS[first]), description="weights",
                                             style=style, layout=widgets.Layout(width="300px", height="96px"))
         self.stride = widgets.IntSlider(value=1, min=0, max=6, description="stride", style=style, layout=narrow)
         self.padding = widgets.IntSlider(value=0, min=0, max=6, description="padding", style=style, layout=narrow)
@@ -294,7 +82,7 @@ class Playground(widgets.VBox):
         for name in ("image", "preset", "kernel_text", "stride", "padding", "dilation", "row", "col", "formula",
                      "note", "picture_widget", "kernel_widget"):
             getattr(self, name).add_class(f"course-playground-{name.replace('_', '-')}")
-        self._canvas = _Canvas()
+        self._canvas = Canvas()
         row = widgets.Layout(flex_flow="row wrap", align_items="flex-start")
         sliders = widgets.VBox([self.stride, self.padding, self.dilation])
         position = widgets.VBox([self.image, self.row, self.col])
@@ -310,7 +98,7 @@ class Playground(widgets.VBox):
     @property
     def figure(self) -> Figure:
         """The current view as one static figure with titles (it shows as an image when a cell ends with it)."""
-        canvas = _Canvas(static=True)
+        canvas = Canvas(static=True)
         if self.setting is not None and self.output is not None:
             canvas.draw(self.images[self.setting.image], self.setting, self.output)
         return canvas.figure
@@ -341,7 +129,7 @@ class Playground(widgets.VBox):
         if change["new"] in PRESETS:
             holding, self._holding = self._holding, True
             try:
-                self.kernel_text.value = _kernel_text(PRESETS[change["new"]])
+                self.kernel_text.value = format_kernel(PRESETS[change["new"]])
             finally:
                 self._holding = holding
             self._changed()
@@ -362,11 +150,11 @@ class Playground(widgets.VBox):
 
     def redraw(self) -> None:
         """Draw the controls' setting; an impossible one is refused on screen and the last view stays."""
-        kh, _ = _shape_or_none(self.kernel_text.value)
+        kh, _ = kernel_shape(self.kernel_text.value)
         picture = self.images[self.image.value]
         n, s, p, d = picture.shape[0], self.stride.value, self.padding.value, self.dilation.value
         self.formula.value = (f"output rows = floor((n + 2·padding − dilation·(kernel − 1) − 1) / stride) + 1 = "
-                              f"<b>{_formula(n, kh, s, p, d)}</b>")
+                              f"<b>{size_formula(n, kh, s, p, d)}</b>")
         try:
             picture, setting, (h, w) = self._read()
         except PlaygroundError as error:
@@ -382,8 +170,8 @@ class Playground(widgets.VBox):
         out = F.conv2d(picture[None, None], setting.kernel[None, None], stride=setting.stride,
                        padding=setting.padding, dilation=setting.dilation)[0, 0]
         if self._canvas.draw(picture, setting, out):
-            self.kernel_widget.value = _png(self._canvas.kernel_figure)
-        self.picture_widget.value = _png(self._canvas.figure)
+            self.kernel_widget.value = png(self._canvas.kernel_figure)
+        self.picture_widget.value = png(self._canvas.figure)
         self.setting, self.output, self.message = setting, out, ""
         captions = self._canvas.captions
         self.note.value = (f"<b>output map {h}x{w}</b> (input {picture.shape[0]}x{picture.shape[1]}) &middot; "
@@ -399,26 +187,6 @@ class Playground(widgets.VBox):
     def __repr__(self) -> str:
         return f"Convolution playground over {', '.join(self.images)} (run the notebook to use it)"
 
-
-def _kernel_text(rows: list[list[float]]) -> str:
-    return "\n".join(" ".join(f"{value:.4g}" for value in row) for row in rows)
-
-
-def _shape_or_none(text: str) -> tuple[int, int]:
-    try:
-        return tuple(parse_kernel(text).shape)  # type: ignore[return-value]
-    except PlaygroundError:
-        return 0, 0
-
-
-def _as_picture(name: str, image: object) -> torch.Tensor:
-    picture = torch.as_tensor(image, dtype=torch.float32).detach().cpu()
-    if picture.dim() == 3 and picture.shape[0] == 1:
-        picture = picture[0]
-    if picture.dim() != 2 or min(picture.shape) < 1:
-        raise ValueError(f"conv_playground: image {name!r} has shape {tuple(picture.shape)}; give a grey image as "
-                         "(H, W) or (1, H, W) (for a colour photo, average its channels first).")
-    return picture
 
 
 def conv_playground(images: Mapping[str, torch.Tensor] | torch.Tensor) -> Playground:
@@ -437,6 +205,6 @@ def conv_playground(images: Mapping[str, torch.Tensor] | torch.Tensor) -> Playgr
         images = {"image": images}
     if not isinstance(images, Mapping) or not images:
         raise TypeError("conv_playground wants an image tensor (H, W) or a dict of them, e.g. {'digit': digit}.")
-    pictures = {str(name): _as_picture(str(name), image) for name, image in images.items()}
+    pictures = {str(name): as_picture(str(name), image) for name, image in images.items()}
     return Playground(pictures)
 
