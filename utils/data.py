@@ -11,7 +11,7 @@ import socket
 import struct
 import tempfile
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -79,7 +79,7 @@ def _has_files(root: Path) -> bool:
 
 
 @contextmanager
-def _socket_timeout(seconds: float):
+def _socket_timeout(seconds: float) -> Iterator[None]:
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(seconds)
     try:

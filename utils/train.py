@@ -26,6 +26,7 @@ __all__ = ["SEED", "THREADS", "RECIPE", "EpochResult", "accuracy", "agreement", 
 
 SEED = 0
 THREADS = 2  # fixed: on one machine, CPU results then repeat run after run (they change with the thread count)
+Device = torch.device | str  # what `device=` arguments accept
 RECIPE: dict[str, Any] = {"epochs": 5, "lr": 1e-3, "batch_size": 64, "seed": SEED}  # how data/simplecnn.pt was trained
 
 
@@ -79,7 +80,7 @@ def make_loader(dataset: Dataset, batch_size: int = 64, shuffle: bool = False, s
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator)
 
 
-def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, device, *,
+def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, device: Device, *,
                 progress: bool = True, desc: str = "") -> tuple[float, float]:
     """One pass over loader; returns (mean loss, accuracy) over the epoch."""
     model.train()
@@ -122,7 +123,7 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device | str | N
     return torch.cat(predicted), torch.cat(true)
 
 
-def accuracy(model: nn.Module, loader: DataLoader, device=None) -> float:
+def accuracy(model: nn.Module, loader: DataLoader, device: Device | None = None) -> float:
     """The fraction of loader's samples the model classifies correctly.
 
     >>> accuracy(load_trained_simplecnn(), make_loader(load_mnist(False, verbose=False))) > 0.95  # doctest: +SKIP
@@ -159,7 +160,7 @@ def confusion_matrix(predicted: torch.Tensor, true: torch.Tensor, num_classes: i
 
 
 def fit(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None, *, epochs: int = 5,
-        lr: float = 1e-3, batch_size: int = 64, seed: int = SEED, device=None,
+        lr: float = 1e-3, batch_size: int = 64, seed: int = SEED, device: Device | None = None,
         progress: bool = True, verbose: bool = True) -> list[EpochResult]:
     """Train model with Adam and cross-entropy; return one EpochResult per epoch (printed when verbose).
 
@@ -220,7 +221,7 @@ def train_reference_model(path: str | Path = CHECKPOINT, *, progress: bool = Fal
     return model
 
 
-def load_trained_simplecnn(path: str | Path = CHECKPOINT, device=None) -> SimpleCNN:
+def load_trained_simplecnn(path: str | Path = CHECKPOINT, device: Device | None = None) -> SimpleCNN:
     """The SimpleCNN with the weights shipped in data/simplecnn.pt, in eval mode, on `device` (default: cpu).
 
     The course's own code trained those weights on the bundled subset (95%+ on its 1000 test digits). If the file
