@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import nbformat
@@ -216,12 +216,18 @@ def screenshot_on_failure(page, path: Path) -> Iterator[None]:
         raise
 
 
-def notebook_cells(source: Path, target: Path, keep) -> Path:
-    """Write to `target` the code cells of notebook `source` for which keep(index, text) is true, outputs cleared."""
-    notebook = nbformat.read(source, as_version=4)
-    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    notebook.cells = [cell for index, cell in enumerate(code) if keep(index, cell.source)]
-    for cell in notebook.cells:
-        cell.outputs, cell.execution_count = [], None
+def notebook_cells(target: Path, parts: list[tuple[Path, Callable[[int, str], bool]]]) -> Path:
+    """Write to `target` a notebook of code cells taken from others, outputs cleared: for each (source, keep) of
+    `parts`, the code cells of notebook `source` for which keep(index among its code cells, text) is true."""
+    notebook = None
+    cells = []
+    for source, keep in parts:
+        read = nbformat.read(source, as_version=4)
+        notebook = notebook or read
+        code = [cell for cell in read.cells if cell.cell_type == "code"]
+        cells += [cell for index, cell in enumerate(code) if keep(index, cell.source)]
+    for number, cell in enumerate(cells):
+        cell.outputs, cell.execution_count, cell.id = [], None, f"cell-{number}"  # ids unique across the sources
+    notebook.cells = cells
     nbformat.write(notebook, target)
     return target

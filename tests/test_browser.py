@@ -1,7 +1,8 @@
 """The course's widgets in a real browser: one JupyterLab on loopback and one headless Chromium for every test here.
 
-Each widget runs in a notebook made of its lesson's own cells that build it (the setup cell, the cell after it, the
-cell that loads the digits and the widget's cell; nbval runs the whole lessons):
+The widgets run in one notebook made of their lessons' own cells that build them (nbval runs the whole lessons):
+01's setup cell, its next cell, the cell that loads the digits and the playground's cell, then 05's cell that loads
+the model and the digits, its explorer's cell and its pad's cell. What the tests check:
 - notebook 01's convolution playground: its stride and padding sliders change the size it shows and its picture;
 - notebook 05's explorer and draw-a-digit pad: moving the explorer's image slider and choosing another layer change
   its figure; a 1 then a 0 drawn with the mouse are read as 1, then 0.
@@ -23,23 +24,23 @@ from tests.conftest import ROOT
 
 NOTEBOOK_01 = ROOT / "notebooks" / "01_convolution_from_scratch.ipynb"
 NOTEBOOK_05 = ROOT / "notebooks" / "05_reading_feature_maps.ipynb"
-# the lessons' cells a widget needs, after their first two: (lesson, notebook written, calls that mark the cells)
-WIDGET_NOTEBOOKS = {"01_playground.ipynb": (NOTEBOOK_01, ("load_mnist(", "conv_playground(")),
-                    "05_widgets.ipynb": (NOTEBOOK_05, ("explore(", "draw_digit("))}
+# (lesson, the code cells taken before the first widget's, calls that mark the widgets' cells)
+LESSONS = [(NOTEBOOK_01, range(2), ("load_mnist(", "conv_playground(")),
+           (NOTEBOOK_05, [1], ("explore(", "draw_digit("))]
+WIDGETS = "widgets.ipynb"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 PICTURE = "img.course-playground-picture-widget"  # the playground's input-and-output picture
 
 
 @pytest.fixture(scope="module")
 def jupyterlab(tmp_path_factory):
-    """(URL, browser, folder): JupyterLab serving a folder with the widget notebooks made from 01 and 05."""
+    """(URL, browser, folder): JupyterLab serving a folder with the widgets' notebook made from 01 and 05."""
     lab.require_browser()
     committed = {path: path.read_bytes() for path in (NOTEBOOK_01, NOTEBOOK_05)}
     folder = tmp_path_factory.mktemp("browser") / "notebooks"
     folder.mkdir()
-    for name, (lesson, calls) in WIDGET_NOTEBOOKS.items():
-        lab.notebook_cells(lesson, folder / name, lambda index, text, calls=calls: index < 2 or
-                           any(call in text for call in calls))
+    lab.notebook_cells(folder / WIDGETS, [(lesson, lambda index, text, first=first, calls=calls: index in first or
+                                           any(call in text for call in calls)) for lesson, first, calls in LESSONS])
     with lab.lab_browser(folder, ARTIFACTS) as (url, browser):
         yield url, browser, folder
     assert all(path.read_bytes() == data for path, data in committed.items()), "a committed notebook changed"
@@ -56,21 +57,23 @@ def run_all(jupyterlab, name: str, width: int = 1280):
 
 
 @pytest.fixture(scope="module")
-def notebook_05(jupyterlab):
-    page = run_all(jupyterlab, "05_widgets.ipynb", width=1500)
+def widgets(jupyterlab):
+    """A page with the widgets' notebook run."""
+    page = run_all(jupyterlab, WIDGETS, width=1500)
     yield page
     page.close()
 
 
-@pytest.mark.parametrize("name", WIDGET_NOTEBOOKS)
-def test_each_widget_notebook_has_the_setup_cell_and_one_cell_per_call(jupyterlab, name):
+def test_the_widgets_notebook_is_the_setup_cell_and_the_lessons_cells(jupyterlab):
     import nbformat
 
-    cells = nbformat.read(jupyterlab[2] / name, as_version=4).cells
-    calls = WIDGET_NOTEBOOKS[name][1]
+    cells = nbformat.read(jupyterlab[2] / WIDGETS, as_version=4).cells
+    calls = [call for _, _, lesson_calls in LESSONS for call in lesson_calls]
     assert "from utils.course import setup" in cells[0].source, [cell.source[:60] for cell in cells]
-    assert [call for cell in cells[2:] for call in calls if call in cell.source] == list(calls)
-    assert len(cells) == 2 + len(calls)
+    assert "load_trained_simplecnn(" in cells[4].source
+    found = [call for cell in cells for call in calls if call in cell.source]
+    assert found == ["load_mnist(", "conv_playground(", "load_mnist(", "explore(", "draw_digit("], found
+    assert len(cells) == 3 + len(calls)
 
 
 def changed_picture(page, selector: str, action) -> bytes:
@@ -85,8 +88,8 @@ def changed_picture(page, selector: str, action) -> bytes:
     return image.screenshot()
 
 
-def test_notebook_05_explorer_follows_its_image_slider_and_layer_menu(notebook_05):
-    page = notebook_05
+def test_notebook_05_explorer_follows_its_image_slider_and_layer_menu(widgets):
+    page = widgets
     with lab.screenshot_on_failure(page, ARTIFACTS / "failure_explorer.png"):
         explorer = page.locator(".course-explorer").first
         explorer.wait_for(timeout=60_000)
@@ -115,8 +118,8 @@ def test_notebook_05_explorer_follows_its_image_slider_and_layer_menu(notebook_0
         page.screenshot(path=str(ARTIFACTS / "explorer_3_other_layer.png"))
 
 
-def test_notebook_05_pad_reads_a_1_then_a_0_drawn_with_the_mouse(notebook_05):
-    page = notebook_05
+def test_notebook_05_pad_reads_a_1_then_a_0_drawn_with_the_mouse(widgets):
+    page = widgets
     with lab.screenshot_on_failure(page, ARTIFACTS / "failure_draw.png"):
         pad = pad_on_page(page)
         shown = {digit: draw_and_read(page, pad, DIGITS[digit], f"draw_digit_{digit}", ARTIFACTS) for digit in (1, 0)}
@@ -142,8 +145,8 @@ def press(playground, control: str, key: str):
     return lambda: (handle.focus(), handle.press(key))
 
 
-def test_notebook_01_playground_follows_its_stride_and_padding_sliders(jupyterlab):
-    page = run_all(jupyterlab, "01_playground.ipynb")
+def test_notebook_01_playground_follows_its_stride_and_padding_sliders(widgets):
+    page = widgets
     with lab.screenshot_on_failure(page, ARTIFACTS / "failure_playground.png"):
         playground = page.locator(".course-playground").first
         playground.wait_for(timeout=60_000)
@@ -168,7 +171,6 @@ def test_notebook_01_playground_follows_its_stride_and_padding_sliders(jupyterla
         assert third not in (first, second), "the map did not change after moving the padding slider"
         assert "= 14</b>" in playground.locator(".course-playground-formula").first.inner_html()
         page.screenshot(path=str(ARTIFACTS / "playground_3_padding_1.png"))
-    page.close()
 
 
 def test_without_chromium_it_skips_with_how_to_enable_or_fails_in_ci(monkeypatch, tmp_path):
