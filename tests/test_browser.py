@@ -88,14 +88,20 @@ def changed_picture(page, selector: str, action) -> bytes:
     return image.screenshot()
 
 
+def widget_with_controls(page, name: str, controls: tuple[str, ...]):
+    """The widget `.course-<name>` of the page, scrolled into view, once each of its controls is visible."""
+    widget = page.locator(f".course-{name}").first
+    widget.wait_for(timeout=60_000)
+    widget.scroll_into_view_if_needed()
+    for control in controls:
+        assert widget.locator(f".course-{name}-{control}").first.is_visible(), f"the {name} has no {control} control"
+    return widget
+
+
 def test_notebook_05_explorer_follows_its_image_slider_and_layer_menu(widgets):
     page = widgets
     with lab.screenshot_on_failure(page, ARTIFACTS / "failure_explorer.png"):
-        explorer = page.locator(".course-explorer").first
-        explorer.wait_for(timeout=60_000)
-        explorer.scroll_into_view_if_needed()
-        for control in ("image", "layer", "channels", "scale"):
-            assert explorer.locator(f".course-explorer-{control}").first.is_visible(), f"no {control} control"
+        explorer = widget_with_controls(page, "explorer", ("image", "layer", "channels", "scale"))
         image = explorer.locator("img").first
         image.wait_for(timeout=lab.REDRAW_S * 1000)
         label = explorer.locator(".course-explorer-label").first
@@ -148,11 +154,8 @@ def press(playground, control: str, key: str):
 def test_notebook_01_playground_follows_its_stride_and_padding_sliders(widgets):
     page = widgets
     with lab.screenshot_on_failure(page, ARTIFACTS / "failure_playground.png"):
-        playground = page.locator(".course-playground").first
-        playground.wait_for(timeout=60_000)
-        playground.scroll_into_view_if_needed()
-        for control in ("image", "preset", "kernel-text", "stride", "padding", "dilation", "row", "col"):
-            assert playground.locator(f".course-playground-{control}").first.is_visible(), f"no {control}"
+        playground = widget_with_controls(page, "playground", ("image", "preset", "kernel-text", "stride", "padding",
+                                                               "dilation", "row", "col"))
         picture = playground.locator(PICTURE).first
         picture.wait_for(timeout=lab.REDRAW_S * 1000)
         note = playground.locator(".course-playground-note").first
