@@ -36,9 +36,8 @@ from .feature_maps import FeatureMaps, LayerNotRunError, ReusedLayerError
 from .layer_names import LayerNameError, find_layer
 from .layer_table import LayerInfo, LayerTable, list_layers
 from .model_checks import CONV_TYPES, ONE_D, check_input, check_model, compiled_inner, strip_compiled
-from .model_state import eval_mode, hook_count, recomputing, to_model_device
+from .model_state import Device, eval_mode, hook_count, recomputing, to_model_device
 
-Device = torch.device | str | None
 LayerRef = str | nn.Module
 ONE_D_TYPES = (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AvgPool1d, nn.ConvTranspose1d)
 
@@ -92,7 +91,7 @@ def _resolve(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None) -> 
 
 # --- Hooks ---------------------------------------------------------------------------------------------------------
 
-def _copier(clone: bool, device: Device) -> Callable[[torch.Tensor], torch.Tensor]:
+def _copier(clone: bool, device: Device | None) -> Callable[[torch.Tensor], torch.Tensor]:
     """The function that turns a layer's output into what is stored: detached, on `device`, copied at most once."""
     device = torch.device(device) if device is not None else None
 
@@ -125,7 +124,7 @@ def _tensor_parts(output: object) -> list[tuple[str, torch.Tensor]] | None:
 
 
 @contextmanager
-def _hooked(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None, clone: bool, device: Device,
+def _hooked(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None, clone: bool, device: Device | None,
             stop_early: bool) -> Iterator[FeatureMaps]:
     check_model(model, "capture")
     inner = compiled_inner(model)
@@ -197,7 +196,7 @@ def _uncompiled(model: nn.Module, inner: nn.Module | None) -> Iterator[None]:
 
 
 def capture(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None = None, *, clone: bool = True,
-            device: Device = "cpu") -> AbstractContextManager[FeatureMaps]:
+            device: Device | None = "cpu") -> AbstractContextManager[FeatureMaps]:
     """Context manager: record the outputs of `layers` every time `model` runs inside the block.
 
     layers: dotted names as in `model.named_modules()` (a single name or a list; modules work too); None means
@@ -218,7 +217,7 @@ def capture(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None = Non
 
 
 def get_feature_maps(model: nn.Module, x: torch.Tensor, layers: LayerRef | Iterable[LayerRef] | None = None, *,
-                     stop_early: bool = False, clone: bool = True, device: Device = "cpu") -> FeatureMaps:
+                     stop_early: bool = False, clone: bool = True, device: Device | None = "cpu") -> FeatureMaps:
     """Run `model(x)` once, in eval mode without gradients, and return the outputs of `layers` as FeatureMaps.
 
     The model's train/eval mode (every submodule's) is restored afterwards; x is moved to the model's device.

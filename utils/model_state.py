@@ -15,9 +15,10 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-__all__ = ["eval_mode", "hook_count", "recomputing", "to_model_device"]
+__all__ = ["Device", "eval_mode", "hook_count", "recomputing", "to_model_device"]
 
 T = TypeVar("T")
+Device = torch.device | str  # what the helpers' `device=` arguments accept
 
 
 @contextmanager

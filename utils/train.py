@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .data import load_mnist
-from .hooks import eval_mode, to_model_device
+from .model_state import Device, eval_mode, to_model_device
 from .models import CHECKPOINT, CheckpointError, SimpleCNN, load_checkpoint, save_checkpoint
 
 __all__ = ["SEED", "THREADS", "RECIPE", "EpochResult", "accuracy", "agreement", "confusion_matrix", "fit",
@@ -26,7 +26,6 @@ __all__ = ["SEED", "THREADS", "RECIPE", "EpochResult", "accuracy", "agreement", 
 
 SEED = 0
 THREADS = 2  # fixed: on one machine, CPU results then repeat run after run (they change with the thread count)
-Device = torch.device | str  # what `device=` arguments accept
 RECIPE: dict[str, Any] = {"epochs": 5, "lr": 1e-3, "batch_size": 64, "seed": SEED}  # how data/simplecnn.pt was trained
 
 
@@ -103,7 +102,7 @@ def train_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Opt
 
 
 @torch.no_grad()
-def predict(model: nn.Module, loader: DataLoader, device: torch.device | str | None = None
+def predict(model: nn.Module, loader: DataLoader, device: Device | None = None
             ) -> tuple[torch.Tensor, torch.Tensor]:
     """(predicted classes, true labels) over loader, on the CPU; every submodule's train/eval mode is restored.
 

@@ -9,6 +9,7 @@ from torch import nn
 
 from ..data import load_mnist
 from ..hooks import get_feature_maps
+from ..model_state import Device
 from ..train import load_trained_simplecnn
 
 __all__ = ["BROKEN", "RARE", "damaged_simplecnn", "bar_images", "nested_exercise_model", "held_out_digits",
@@ -17,7 +18,7 @@ __all__ = ["BROKEN", "RARE", "damaged_simplecnn", "bar_images", "nested_exercise
 BROKEN, RARE = (3, 12, 27), 18  # what damaged_simplecnn breaks in conv2 (the exercise finds it out)
 
 
-def damaged_simplecnn(device: torch.device | str | None = None) -> nn.Module:
+def damaged_simplecnn(device: Device | None = None) -> nn.Module:
     """Exercise 05.1: a copy of the trained SimpleCNN that someone broke; which conv2 channels died is the question.
 
     >>> damaged_simplecnn().conv2.out_channels
