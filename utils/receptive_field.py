@@ -108,11 +108,13 @@ def _axis(cell: tuple[int, int], neighbour: tuple[int, int], index: int, count: 
     def length(span: tuple[int, int]) -> int:
         return span[1] - span[0] + 1
 
+    if not (whole(cell) or whole(neighbour)):
+        return None
     if whole(cell) and whole(neighbour):
         stride = (sum(neighbour) - sum(cell)) / 2
-    elif (whole(cell) or whole(neighbour)) and cell[1] < limit - 1 and neighbour[1] < limit - 1:
+    elif cell[1] < limit - 1 and neighbour[1] < limit - 1:
         stride = float(neighbour[1] - cell[1])
-    elif (whole(cell) or whole(neighbour)) and cell[0] > 0 and neighbour[0] > 0:
+    elif cell[0] > 0 and neighbour[0] > 0:
         stride = float(neighbour[0] - cell[0])
     else:
         return None
