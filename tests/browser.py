@@ -206,6 +206,15 @@ def lab_browser(folder: Path, artifacts: Path) -> Iterator[tuple[str, object]]:
             browser.close()
 
 
+def run_all(browser, url: str, name: str, artifacts: Path, width: int = 1280):
+    """A new page with notebook `name` open and run (Run All), with no error in any output."""
+    page = browser.new_page(viewport={"width": width, "height": 1000})
+    with screenshot_on_failure(page, artifacts / f"failure_{name}.png"):
+        open_and_run_all(page, url, name)
+        assert not errors_in_page(page), errors_in_page(page)
+    return page
+
+
 @contextlib.contextmanager
 def screenshot_on_failure(page, path: Path) -> Iterator[None]:
     """Save what the page showed when something inside went wrong."""

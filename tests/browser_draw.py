@@ -18,7 +18,7 @@ from pathlib import Path
 
 import nbformat
 
-from tests.browser import errors_in_page, lab_browser, open_and_run_all, screenshot_on_failure
+from tests.browser import lab_browser, run_all, screenshot_on_failure
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "browser_draw"
 UPDATE_S = 30
@@ -108,10 +108,8 @@ def run_in_browser(folder: Path, digits: dict[int, list]) -> tuple[dict, list[fl
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nbformat.write(notebook, path)
     with lab_browser(folder, ARTIFACTS) as (url, browser):
-        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page = run_all(browser, url, path.name, ARTIFACTS, width=1500)
         with screenshot_on_failure(page, ARTIFACTS / "failure.png"):
-            open_and_run_all(page, url, path.name)
-            assert not errors_in_page(page), errors_in_page(page)
             widget = pad_on_page(page)
             shown = {digit: draw_and_read(page, widget, strokes, f"digit_{digit}", ARTIFACTS)
                      for digit, strokes in digits.items()}

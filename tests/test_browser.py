@@ -46,20 +46,11 @@ def jupyterlab(tmp_path_factory):
     assert all(path.read_bytes() == data for path, data in committed.items()), "a committed notebook changed"
 
 
-def run_all(jupyterlab, name: str, width: int = 1280):
-    """A new page with notebook `name` open and run (Run All), with no error in any output."""
-    url, browser, _ = jupyterlab
-    page = browser.new_page(viewport={"width": width, "height": 1000})
-    with lab.screenshot_on_failure(page, ARTIFACTS / f"failure_{name}.png"):
-        lab.open_and_run_all(page, url, name)
-        assert not lab.errors_in_page(page), lab.errors_in_page(page)
-    return page
-
-
 @pytest.fixture(scope="module")
 def widgets(jupyterlab):
     """A page with the widgets' notebook run."""
-    page = run_all(jupyterlab, WIDGETS, width=1500)
+    url, browser, _ = jupyterlab
+    page = lab.run_all(browser, url, WIDGETS, ARTIFACTS, width=1500)
     yield page
     page.close()
 
