@@ -12,7 +12,11 @@ PIP_C := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 # JupyterLab settings for the course (no news question over the notebooks), copied into .venv by `make lab`.
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.d/feature-maps-course.json
 NOTEBOOK00 := notebooks/00_start_here.ipynb
-NBVAL := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600
+NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600
+# `make test` forks each notebook's kernel from one that has imported torch (tests/forked_kernel.py);
+# `make portable` and `make smoke` start every kernel afresh, as Jupyter does.
+FORKED := --nbval-kernel-name course-forked
+FRESH := --nbval-current-env
 
 .PHONY: install lab test portable smoke lint notebooks sync data checkpoint bench clean
 
@@ -54,16 +58,16 @@ RUN := COURSE_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest
 test: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/python -m mypy
-	$(RUN) $(PARALLEL) tests notebooks --doctest-modules utils $(NBVAL)
+	$(RUN) $(PARALLEL) tests notebooks --doctest-modules utils $(NBVAL) $(FORKED)
 
 # Every notebook and the retraining tests again with the plain (non-SIMD) CPU kernels: another processor's
 # rounding, replayed on this one, so that an output that only reproduces on one kind of CPU cannot land (.ci/run).
 portable: $(INSTALLED)
-	ATEN_CPU_CAPABILITY=default $(RUN) $(PARALLEL) tests/test_models_train.py notebooks $(NBVAL)
+	ATEN_CPU_CAPABILITY=default $(RUN) $(PARALLEL) tests/test_models_train.py notebooks $(NBVAL) $(FRESH)
 
 # A quick check of a laptop (about 11 s once installed): notebook 00 loads the data and the model, plots, checks.
 smoke: $(INSTALLED)
-	$(RUN) -q -p no:xdist notebooks/00_start_here.ipynb $(NBVAL)
+	$(RUN) -q -p no:xdist notebooks/00_start_here.ipynb $(NBVAL) $(FRESH)
 
 # Re-run every notebook and store its outputs (after changing one); then `make test`.
 notebooks: $(INSTALLED)

@@ -25,6 +25,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from tests import forked_kernel
 from tests.conftest import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -112,6 +113,7 @@ def jupyter_lab(folder: Path, log_path: Path) -> Iterator[str]:
     dirs = {name: home / name for name in ("config", "data", "runtime", "workspaces", "settings")}
     for path in dirs.values():
         path.mkdir(parents=True)
+    forked_kernel.install_as_python3(dirs["data"])  # under `make test`, the notebook's kernel is a forked one
     for name, values in LAB_SETTINGS.items():
         settings = dirs["settings"] / name
         settings.parent.mkdir(parents=True, exist_ok=True)

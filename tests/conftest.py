@@ -1,12 +1,16 @@
-"""Shared fixtures. Tests run offline (make test sets COURSE_OFFLINE=1) and on the CPU."""
+"""Shared fixtures. Tests run offline (make test sets COURSE_OFFLINE=1) and on the CPU. torch is imported where
+used: pytest-xdist's controller, which runs no test, loads this file too."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,6 +34,8 @@ def isolated_data(tmp_path, monkeypatch):
 @pytest.fixture
 def cnn():
     """A SimpleCNN with seeded random weights, in eval mode."""
+    import torch
+
     from utils import SimpleCNN
 
     torch.manual_seed(0)
@@ -56,4 +62,6 @@ def test_set():
 @pytest.fixture(scope="module")
 def real_digits(test_set) -> torch.Tensor:
     """The first 8 test digits as one batch (8, 1, 28, 28)."""
+    import torch
+
     return torch.stack([test_set[i][0] for i in range(8)])

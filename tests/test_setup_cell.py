@@ -11,6 +11,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests import forked_kernel
 from tests.conftest import ROOT
 
 SETUP_SOURCE = nbformat.read(ROOT / "notebooks" / "00_start_here.ipynb", as_version=4).cells[1].source
@@ -44,7 +45,8 @@ def test_notebook_00_alone_in_an_empty_folder_runs_as_on_colab(tmp_path, monkeyp
     nb.cells.append(nbformat.v4.new_code_cell("import utils\nprint(utils.__file__)"))
     monkeypatch.setenv("COURSE_REPO_URL", str(ROOT))
     monkeypatch.setenv("COURSE_OFFLINE", "1")
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(nb, timeout=600, kernel_name=forked_kernel.kernel_name(),
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
     clone = tmp_path / "feature-maps-in-pytorch"
     assert (clone / "data" / "simplecnn.pt").is_file()
     assert nb.cells[-1].outputs[0].text.strip() == str(clone / "utils" / "__init__.py")
@@ -52,10 +54,12 @@ def test_notebook_00_alone_in_an_empty_folder_runs_as_on_colab(tmp_path, monkeyp
     assert "MNIST test: 1,000 digits, bundled subset" in printed
 
 
-def test_setup_cell_runs_twice_and_from_outside_the_course(tmp_path):
-    result = run_python(SETUP_SOURCE + "\n" + SETUP_SOURCE + "\nprint(DEVICE)", cwd=tmp_path, COURSE_DEVICE="cpu")
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.count("Course setup: device cpu") == 2
+def test_setup_cell_runs_twice_and_from_outside_the_course(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SETUP_SOURCE + "\n" + SETUP_SOURCE)])
+    NotebookClient(nb, timeout=600, kernel_name=forked_kernel.kernel_name(),
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()  # raises if the cell fails
+    assert "".join(output.get("text", "") for output in nb.cells[0].outputs).count("Course setup: device cpu") == 2
     assert not any(tmp_path.iterdir()), "outside Colab the setup cell clones nothing"
 
 
