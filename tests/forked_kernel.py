@@ -58,8 +58,9 @@ def serve(path: str) -> None:
     """Listen on the Unix socket `path`; import what every notebook imports; fork a kernel per connection."""
     sys.path.pop(0)  # this file's folder: a forked kernel's sys.path is the one `python -m ipykernel_launcher` has
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    listener.bind(path)
-    listener.listen(16)  # stand-ins may connect now: they wait while the imports run
+    listener.bind(path + ".new")
+    listener.listen(16)
+    os.rename(path + ".new", path)  # stand-ins may connect now (never before listen): they wait while imports run
     before = dict(os.environ)
     import ipykernel.kernelapp  # noqa: F401
     import torch  # noqa: F401
