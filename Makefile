@@ -65,7 +65,7 @@ test: $(INSTALLED)
 portable: $(INSTALLED)
 	ATEN_CPU_CAPABILITY=default $(RUN) $(PARALLEL) tests/test_models_train.py notebooks $(NBVAL) $(FRESH)
 
-# A quick check of a laptop (about 11 s once installed): notebook 00 loads the data and the model, plots, checks.
+# A quick check of a laptop (8-10 s once installed): notebook 00 loads the data and the model, plots, checks.
 smoke: $(INSTALLED)
 	$(RUN) -q -p no:xdist notebooks/00_start_here.ipynb $(NBVAL) $(FRESH)
 
