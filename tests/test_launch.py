@@ -307,6 +307,8 @@ def test_make_lab_prints_an_address_that_opens_notebook_00_without_the_news_ques
            "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]), "JUPYTERLAB_WORKSPACES_DIR": str(dirs["workspaces"]),
            "JUPYTERLAB_SETTINGS_DIR": str(dirs["user-settings"]), "COURSE_OFFLINE": "1"}
     before = (ROOT / NOTEBOOK00).read_bytes()
+    checkpoints = (ROOT / NOTEBOOK00).parent / ".ipynb_checkpoints"
+    had_checkpoints = checkpoints.exists()
     log = tmp_path / "lab.log"
     command = [jupyter_lab_command(), *arguments, "--no-browser", "--ip=127.0.0.1", f"--port={free_port()}",
                "--ServerApp.port_retries=0", f"--LabApp.app_settings_dir={settings}"]
@@ -334,6 +336,8 @@ def test_make_lab_prints_an_address_that_opens_notebook_00_without_the_news_ques
     finally:
         server.terminate()
         server.wait(timeout=30)
+    if not had_checkpoints:  # Jupyter checkpoints the notebook it opens: leave the checkout as it was
+        shutil.rmtree(checkpoints, ignore_errors=True)
     assert (ROOT / NOTEBOOK00).read_bytes() == before
 
 

@@ -25,7 +25,8 @@ import pytest
 
 from tests.conftest import ROOT
 
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("**/[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(path for path in (ROOT / "notebooks").glob("**/[0-9][0-9]_*.ipynb")
+                   if ".ipynb_checkpoints" not in path.parts)  # Jupyter's copies, in a folder git ignores
 SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
 
 # notebook (relative to notebooks/) -> {a piece of the ignored cell's source: why its output varies}
