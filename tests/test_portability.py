@@ -19,14 +19,17 @@ arithmetic on this one.
 from __future__ import annotations
 
 import re
+import sys
 
 import nbformat
 import pytest
 
 from tests.conftest import ROOT
 
-NOTEBOOKS = sorted(path for path in (ROOT / "notebooks").glob("**/[0-9][0-9]_*.ipynb")
-                   if ".ipynb_checkpoints" not in path.parts)  # Jupyter's copies, in a folder git ignores
+sys.path.insert(0, str(ROOT / "tools"))
+from sync_notebooks import notebook_files  # noqa: E402
+
+NOTEBOOKS = notebook_files()
 SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
 
 # notebook (relative to notebooks/) -> {a piece of the ignored cell's source: why its output varies}

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from sync_notebooks import notebook_files  # tools/sync_notebooks.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDGET = "application/vnd.jupyter.widget-view+json"
@@ -58,7 +59,7 @@ def run(path: Path, timeout: int = 600) -> float:
 
 
 def main(paths: list[str]) -> None:
-    notebooks = [Path(p).resolve() for p in paths] or sorted((ROOT / "notebooks").glob("**/[0-9][0-9]_*.ipynb"))
+    notebooks = [Path(p).resolve() for p in paths] or notebook_files()
     for path in notebooks:
         print(f"{path.relative_to(ROOT)}: {run(path):.1f} s", flush=True)
 

@@ -66,6 +66,11 @@ class Entry:
         return f"{self.number} · {self.title}"
 
 
+def notebook_files() -> list[Path]:
+    """Every lesson, then every solution (named, not searched for: Jupyter's checkpoint copies are not among them)."""
+    return [*sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")), *sorted(SOLUTIONS.glob("[0-9][0-9]_*.ipynb"))]
+
+
 def course_notebooks() -> list[Entry]:
     """The course's notebooks, in reading order (their file names start with two digits)."""
     entries = []
