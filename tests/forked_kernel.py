@@ -111,10 +111,11 @@ def _watch(conn: socket.socket, env: dict[str, str], set_by_imports: dict[str, s
             os._exit(0)
         if select.select([conn], [], [], POLL_S)[0]:
             data = conn.recv(1 << 10)
-            _signal_group(pid, json.loads(data)["signal"] if data else signal.SIGKILL)  # no data: stand-in gone
-            if not data:
+            if not data:  # the stand-in is gone (killed): so goes its kernel
+                _signal_group(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
                 os._exit(0)
+            _signal_group(pid, json.loads(data)["signal"])
 
 
 def _signal_group(pid: int, signum: int) -> None:
@@ -172,6 +173,7 @@ def stand_in(argv: list[str]) -> None:
     if "fallback" in reply:
         print(f"forked_kernel: an ordinary kernel, not a forked one: {reply['fallback']}", file=sys.stderr)
         os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *argv])
+
     def forward(signum: int, _: object) -> None:
         with contextlib.suppress(OSError):  # the watcher is gone: so is the kernel
             _send(conn, signal=signum)
