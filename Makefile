@@ -18,7 +18,7 @@ NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-tim
 FORKED := --nbval-kernel-name course-forked
 FRESH := --nbval-current-env
 
-.PHONY: install lab test portable smoke lint notebooks sync data checkpoint bench clean
+.PHONY: install lab test portable smoke lint notebooks sync data checkpoint bench clean site site-test
 
 # Creates .venv when missing and installs into it; runs again only when requirements.txt or pyproject.toml change.
 $(INSTALLED): requirements.txt pyproject.toml
@@ -88,5 +88,22 @@ checkpoint: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python benchmarks/run_all.py
 
+# The course as a website in _site/ (open _site/index.html from disk; CI publishes it, .github/workflows/site.yml):
+# the committed notebooks as they are, never executed. Its tools (pyproject's `site` extra) get their own stamp,
+# on top of the course's install: a learner's install does not hold them. A warning (a broken link) fails the build.
+SITE := _site
+SITE_INSTALLED := $(VENV)/.installed-site
+$(SITE_INSTALLED): $(INSTALLED) pyproject.toml
+	$(BIN)/python -m pip install $(PIP_C) -e ".[site]"
+	touch $@
+
+site: $(SITE_INSTALLED)
+	$(BIN)/python -m sphinx -b html -W --keep-going -q -d build/site-doctrees -c site notebooks $(SITE)
+
+# The site built, then opened from disk in headless Chromium: every page, figure, launch button, previous/next
+# link, and a search (tests/test_site.py; .ci/run).
+site-test: site
+	COURSE_REQUIRE_SITE=1 COURSE_SITE=$(SITE) $(BIN)/python -m pytest -q -p no:xdist tests/test_site.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts reports
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts reports $(SITE) build/site-doctrees

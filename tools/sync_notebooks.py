@@ -37,6 +37,14 @@ def repo_url() -> str:
     return match.group(1).rstrip("/")
 
 
+def version() -> str:
+    """The course's version, from pyproject.toml (tomllib is not in Python 3.10)."""
+    match = re.search(r'^version\s*=\s*"([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    if not match:
+        raise SystemExit('pyproject.toml has no version = "..." line.')
+    return match.group(1)
+
+
 def repo_slug() -> str:
     """owner/name, from the address."""
     return "/".join(repo_url().split("/")[-2:])
