@@ -88,10 +88,10 @@ checkpoint: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python benchmarks/run_all.py
 
-# The course as a website in _site/ (open _site/index.html from disk; CI publishes it, .github/workflows/site.yml):
-# the committed notebooks as they are, never executed. Its tools (pyproject's `site` extra) get their own stamp,
-# on top of the course's install: a learner's install does not hold them. A warning (a broken link) fails the build.
-SITE := _site
+# The course as a website in build/site/ (open build/site/index.html from disk; .github/workflows/site.yml
+# publishes it): the committed notebooks as they are, never executed. Its tools (pyproject's `site` extra) get their
+# own stamp on top of the course's install; a learner's install does not hold them. A warning fails the build.
+SITE := build/site
 SITE_INSTALLED := $(VENV)/.installed-site
 $(SITE_INSTALLED): $(INSTALLED) pyproject.toml
 	$(BIN)/python -m pip install $(PIP_C) -e ".[site]"
@@ -106,4 +106,4 @@ site-test: site
 	COURSE_REQUIRE_SITE=1 COURSE_SITE=$(SITE) $(BIN)/python -m pytest -q -p no:xdist tests/test_site.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts reports $(SITE) build/site-doctrees
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts reports build/site build/site-doctrees build/jupyter_execute

@@ -2,7 +2,7 @@
 
 The notebooks are never executed here (their stored outputs are what the tests check). The launch buttons and
 source links are built from the one repository address in pyproject.toml, as the notebooks' badges are.
-Built with `sphinx-build -c site notebooks _site`: the notebooks folder is the source, this folder the configuration.
+`make site` runs `sphinx-build -c site notebooks build/site`: notebooks/ is the source, this folder the configuration.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The course's website (`make site`, built by Sphinx into _site/) opened from disk in headless Chromium.
+"""The course's website (`make site`, built by Sphinx into build/site/) opened from disk in headless Chromium.
 
 Every notebook has a page; on each page every stored figure is drawn (each <img> loaded), nothing failed to render,
 nothing is fetched from the internet, the Colab and Binder buttons open this notebook, and the previous/next links
@@ -22,7 +22,7 @@ from tests.conftest import ROOT
 sys.path.insert(0, str(ROOT / "tools"))
 import sync_notebooks  # noqa: E402
 
-SITE = Path(os.environ.get("COURSE_SITE", ROOT / "_site")).resolve()
+SITE = Path(os.environ.get("COURSE_SITE", ROOT / "build" / "site")).resolve()
 NOTEBOOKS = sync_notebooks.notebook_files()
 FIGURE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
 # What a page shows when something did not render: docutils' error boxes, a broken reference, a stored traceback.
