@@ -9,6 +9,7 @@ elsewhere the test is skipped when no built site is there, or when a notebook is
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -147,3 +148,35 @@ def test_search_finds_the_lesson_on_hooks(page):
     page.locator(f"#search-results ul.search li a[href*='{hooks.stem}']").first.click()
     page.wait_for_load_state("load")
     assert local_path(page.url) == hooks
+
+
+# -- publishing: the workflow and the address in the README ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def site_workflow() -> dict:
+    yaml = pytest.importorskip("yaml")
+    return yaml.safe_load((ROOT / ".github" / "workflows" / "site.yml").read_text())
+
+
+def test_site_workflow_tests_every_pull_request_and_deploys_only_main(site_workflow):
+    triggers = site_workflow[True]  # YAML 1.1 reads the key `on` as True
+    assert triggers["push"]["branches"] == ["main"] and "pull_request" in triggers
+    assert site_workflow["permissions"] == {}, "no permission by default; each job asks for its own"
+    build, deploy = site_workflow["jobs"]["build"], site_workflow["jobs"]["deploy"]
+    assert build["permissions"] == {"contents": "read"}
+    assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
+    assert "make site-test" in [step.get("run") for step in build["steps"]]
+    main_only = "github.event_name != 'pull_request' && github.ref == 'refs/heads/main'"
+    upload = [step for step in build["steps"] if "upload-pages-artifact" in step.get("uses", "")]
+    assert deploy["if"] == main_only and [step["if"] for step in upload] == [main_only]
+    assert upload[0]["with"]["path"] == "build/site"  # where `make site` writes (Makefile: SITE)
+    uses = [step["uses"] for job in site_workflow["jobs"].values() for step in job["steps"] if "uses" in step]
+    assert all(re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}", use) for use in uses), uses
+
+
+def test_readme_gives_the_site_address_built_from_the_repository_address(monkeypatch):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    owner, name = sync_notebooks.repo_slug().split("/")
+    assert f"<https://{owner.lower()}.github.io/{name}/>" in readme
+    monkeypatch.setattr(sync_notebooks, "repo_url", lambda: "https://github.com/Someone-Else/a-fork")
+    assert sync_notebooks.site_url() == "https://someone-else.github.io/a-fork/"  # Pages lowercases the owner
