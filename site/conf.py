@@ -17,7 +17,7 @@ import sync_notebooks  # noqa: E402  (tools/sync_notebooks.py: the repository ad
 project = "Feature maps in PyTorch"
 author = "The Feature maps in PyTorch authors"
 release = version = sync_notebooks.version()
-copyright = "the authors; text and figures CC BY 4.0, code MIT"
+copyright = "2026. Text and figures CC BY 4.0, code MIT"  # the footer: "© Copyright 2026. Text ..."
 
 extensions = ["myst_nb", "sphinx_external_toc", "course_site"]
 external_toc_path = str(HERE / "_toc.yml")  # the table of contents: course map, lessons, solutions
