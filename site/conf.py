@@ -27,7 +27,6 @@ nb_custom_formats = {".ipynb": "course_site.read_notebook"}  # the setup cell fo
 # A widget shows the text the notebook stores for it ("Explorer of 32 images ... run the notebook to use it"):
 # the notebooks store no widget state, so the widget itself could not be drawn.
 nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None)]
-suppress_warnings = ["mystnb.unknown_mime_type"]
 
 html_theme = "sphinx_book_theme"
 html_title = project
