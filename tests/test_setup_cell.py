@@ -68,3 +68,26 @@ def test_setup_cell_explains_when_the_course_cannot_be_found(tmp_path):
     result = run_python(hide_utils + SETUP_SOURCE, cwd=tmp_path)
     assert result.returncode != 0
     assert "open this notebook from the course's notebooks/ folder" in result.stderr
+
+
+@pytest.mark.parametrize("backend, in_kernel, switched", [("Agg", True, True), ("agg", False, False),
+                                                           ("module://matplotlib_inline.backend_inline", True, False),
+                                                           (None, True, False)])
+def test_setup_draws_figures_inline_in_a_kernel_even_with_mplbackend_agg(monkeypatch, backend, in_kernel, switched):
+    """ipykernel draws inline only when MPLBACKEND is unset; setup() switches a file-only backend back to inline
+    (`make paths` runs every notebook with MPLBACKEND=Agg to check it in real kernels)."""
+    import types
+
+    import IPython
+
+    from utils import course
+
+    magics = []
+    shell = types.SimpleNamespace(kernel=object() if in_kernel else None, run_line_magic=lambda *a: magics.append(a))
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    if backend is None:
+        monkeypatch.delenv("MPLBACKEND", raising=False)
+    else:
+        monkeypatch.setenv("MPLBACKEND", backend)
+    course._figures_inline()
+    assert magics == ([("matplotlib", "inline")] if switched else [])
