@@ -18,7 +18,7 @@ NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-tim
 FORKED := --nbval-kernel-name course-forked
 FRESH := --nbval-current-env
 
-.PHONY: install lab test portable smoke lint notebooks sync data checkpoint bench clean site site-test
+.PHONY: install lab test portable smoke paths lint notebooks sync data checkpoint bench clean site site-test
 
 # Creates .venv when missing and installs into it; runs again only when requirements.txt or pyproject.toml change.
 $(INSTALLED): requirements.txt pyproject.toml
@@ -54,7 +54,11 @@ lint: $(INSTALLED)
 # workers sharing the cores do not spin.
 JOBS ?= auto
 PARALLEL := -n $(JOBS) --dist loadfile
-RUN := COURSE_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest
+# What the caller's shell must not change in a test run: the matplotlib backend (MPLBACKEND=Agg would draw no
+# figure in the notebooks), the device (COURSE_DEVICE) and the download mirror. COURSE_OFFLINE=1: no test touches
+# the network (`make paths` tests the online path, against a local server).
+CLEAN_ENV := env -u MPLBACKEND -u COURSE_DEVICE -u COURSE_MNIST_MIRROR COURSE_OFFLINE=1
+RUN := $(CLEAN_ENV) OMP_WAIT_POLICY=PASSIVE $(BIN)/python -m pytest
 test: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/python -m mypy
@@ -69,15 +73,22 @@ portable: $(INSTALLED)
 smoke: $(INSTALLED)
 	$(RUN) -q -p no:xdist notebooks/00_start_here.ipynb $(NBVAL) $(FRESH)
 
+# Every notebook once more, under all the conditions a learner's machine may add at once (.ci/run): online (a
+# local server on 127.0.0.1 as the MNIST mirror, serving the bundled digits in another order), torch seeing CUDA
+# and MPS (simulated), MPLBACKEND=Agg, COURSE_OFFLINE unset. The stored outputs must still match, and no
+# notebook may download anything (tests/support/every_path.py).
+paths: $(INSTALLED)
+	$(BIN)/python -m tests.support.every_path $(PARALLEL) notebooks $(NBVAL) $(FRESH)
+
 # Re-run every notebook and store its outputs (after changing one); then `make test`.
 notebooks: $(INSTALLED)
 	$(BIN)/python tools/sync_notebooks.py
-	COURSE_OFFLINE=1 $(BIN)/python tools/run_notebooks.py $(NB)
+	$(CLEAN_ENV) $(BIN)/python tools/run_notebooks.py $(NB)
 
 sync: $(INSTALLED)
 	$(BIN)/python tools/sync_notebooks.py
 
-# Download full MNIST into data/MNIST (online); the bundled subset stays as it is.
+# Download full MNIST into data/MNIST (online), for load_mnist(full=True); the bundled subset stays as it is.
 data: $(INSTALLED)
 	$(BIN)/python -c "from utils.data import main; main()"
 

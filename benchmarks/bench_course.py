@@ -39,7 +39,7 @@ def epoch_seconds(epochs: int = 3) -> list[float]:
     from utils.train import fit
 
     torch.manual_seed(0)
-    history = fit(SimpleCNN(), load_mnist(True, source="subset", verbose=False), epochs=epochs, progress=False,
+    history = fit(SimpleCNN(), load_mnist(True, verbose=False), epochs=epochs, progress=False,
                   verbose=False, device="cpu")
     return [r.seconds for r in history]
 

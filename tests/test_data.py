@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
 
 import pytest
 import torch
 
 from tests.conftest import ROOT
+from tests.support.mnist_server import serve_mnist
 from utils import load_mnist
 from utils.data import DatasetFileError, check_idx_files, download_full_mnist
 
@@ -66,45 +67,84 @@ def test_bundled_digits_do_not_overlap(isolated_data):
     assert not any(bytes(row) in train_rows for row in test.data.flatten(1).numpy())
 
 
-def test_offline_says_which_data_and_why(isolated_data, capsys):
-    load_mnist(train=False)
-    expected = "MNIST test: 1,000 digits, bundled subset (COURSE_OFFLINE=1 skips the download).\n"
-    assert capsys.readouterr().out == expected
+BUNDLED_LINE = ("MNIST test: 1,000 digits, the course's bundled subset (the same on every machine; "
+                "load_mnist(full=True) for all of MNIST).\n")
 
 
-def test_failed_download_falls_back_to_the_subset(isolated_data, monkeypatch, capsys):
-    monkeypatch.delenv("COURSE_OFFLINE")
-    calls = []
-
-    def offline(*args, **kwargs):
-        calls.append(1)
-        raise urllib.error.URLError("no network")
-
-    monkeypatch.setattr(isolated_data, "download_full_mnist", offline)
-    assert len(load_mnist(train=True)) == 4000
-    assert len(load_mnist(train=False)) == 1000
-    assert calls == [1], "the download is tried once per session, not once per call"
-    assert "bundled subset (download failed: URLError)" in capsys.readouterr().out
+@pytest.fixture
+def mirror(tmp_path, monkeypatch):
+    """The bundled digits in reverse order, served on 127.0.0.1 as the download source; the network is 'up'."""
+    with serve_mnist(tmp_path / "served") as server:
+        monkeypatch.setenv("COURSE_MNIST_MIRROR", server.url)
+        monkeypatch.delenv("COURSE_OFFLINE", raising=False)
+        yield server
 
 
-def test_download_goes_beside_the_bundled_files(isolated_data, monkeypatch, capsys):
-    monkeypatch.delenv("COURSE_OFFLINE")
+def unused_port_url():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/"  # closed again: connections are refused
+
+
+def test_the_default_is_the_bundled_subset_even_online(isolated_data, mirror, capsys):
+    train, test = load_mnist(train=True), load_mnist(train=False)
+    assert (len(train), len(test)) == (4000, 1000)
+    assert capsys.readouterr().out.splitlines()[1] + "\n" == BUNDLED_LINE
+    assert test.targets[:5].tolist() == [0, 1, 4, 3, 0]  # the bundled order, which the notebooks' prose names
+    assert mirror.requests == [], "the default never downloads"
+    assert not (isolated_data.FULL_ROOT / "MNIST").exists()
+
+
+def test_full_downloads_from_the_mirror_beside_the_bundled_files(isolated_data, mirror, capsys):
+    bundled = load_mnist(train=False, verbose=False)
     before = digest(isolated_data.SUBSET_ROOT / "MNIST" / "raw")
+    served = load_mnist(train=False, full=True)
+    assert "full MNIST (full=True), just downloaded into" in capsys.readouterr().out
+    assert sorted(mirror.requests) == sorted(f"/{name}.gz" for name in isolated_data.IDX_FILES)
+    assert torch.equal(served.data, bundled.data.flip(0))  # the served files, not the bundled ones
+    assert digest(isolated_data.SUBSET_ROOT / "MNIST" / "raw") == before, "the bundled files are never written"
+    check_idx_files(isolated_data.FULL_ROOT)
+    assert len(load_mnist(train=True, full=True, verbose=False)) == 4000
+    assert len(mirror.requests) == 4, "downloaded once per session"
+    isolated_data._chosen.clear()  # a new session finds it in data/
+    load_mnist(train=False, full=True)
+    assert "full MNIST (full=True), from" in capsys.readouterr().out and len(mirror.requests) == 4
 
-    def fake_download(root=None, timeout=None):  # stands in for the network: copies the subset as "full" MNIST
-        raw = isolated_data.FULL_ROOT / "MNIST" / "raw"
-        raw.mkdir(parents=True)
-        for path in (isolated_data.SUBSET_ROOT / "MNIST" / "raw").iterdir():
-            (raw / path.name).write_bytes(path.read_bytes())
-        return raw
 
-    monkeypatch.setattr(isolated_data, "download_full_mnist", fake_download)
-    load_mnist(train=True)
-    assert "just downloaded" in capsys.readouterr().out
-    assert digest(isolated_data.SUBSET_ROOT / "MNIST" / "raw") == before
-    isolated_data._chosen.clear()
-    load_mnist(train=True)
-    assert "full MNIST found in" in capsys.readouterr().out
+def test_an_unreachable_mirror_falls_back_to_the_bundled_subset(isolated_data, monkeypatch, capsys):
+    monkeypatch.delenv("COURSE_OFFLINE")
+    monkeypatch.setenv("COURSE_MNIST_MIRROR", unused_port_url())
+    start = time.perf_counter()
+    assert len(load_mnist(train=True, full=True)) == 4000
+    assert len(load_mnist(train=False, full=True)) == 1000
+    assert time.perf_counter() - start < 10
+    out = capsys.readouterr().out
+    assert "the bundled subset: full=True, but the download from http://127.0.0.1:" in out
+    assert "failed (URLError); run `make data` where there is a network." in out
+    assert not (isolated_data.FULL_ROOT / "MNIST").exists()
+
+
+def test_offline_full_skips_the_download(isolated_data, mirror, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_OFFLINE", "1")
+    assert len(load_mnist(train=False, full=True)) == 1000
+    assert "full=True, but COURSE_OFFLINE=1 skips the download" in capsys.readouterr().out
+    assert mirror.requests == []
+
+
+@pytest.mark.parametrize("damage", ["not gzip", "cut short", "truncated digits"])
+def test_a_damaged_download_says_how_to_fix_and_leaves_nothing(isolated_data, mirror, damage):
+    path = mirror.folder / "t10k-images-idx3-ubyte.gz"
+    packed = path.read_bytes()
+    if damage == "not gzip":
+        path.write_bytes(b"<html>proxy login</html>")
+    elif damage == "cut short":
+        path.write_bytes(packed[: len(packed) // 2])
+    else:
+        path.write_bytes(gzip.compress(gzip.decompress(packed)[:-784]))
+    expected = "damaged.*make data" if damage == "truncated digits" else "not a whole gzip file.*make data"
+    with pytest.raises(DatasetFileError, match=expected):
+        load_mnist(train=False, full=True)
+    assert not (isolated_data.FULL_ROOT / "MNIST").exists(), "nothing half-written is left behind"
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "delete"])
@@ -126,8 +166,9 @@ def test_damaged_full_mnist_says_to_download_again(isolated_data):
     raw.mkdir(parents=True)
     for path in (isolated_data.SUBSET_ROOT / "MNIST" / "raw").iterdir():
         (raw / path.name).write_bytes(path.read_bytes()[:-10])
+    assert len(load_mnist(train=False, verbose=False)) == 1000  # the default does not look at data/MNIST
     with pytest.raises(DatasetFileError, match="make data"):
-        load_mnist(train=False)
+        load_mnist(train=False, full=True)
 
 
 def test_offline_without_bundled_files_says_what_to_do(isolated_data):
@@ -137,9 +178,9 @@ def test_offline_without_bundled_files_says_what_to_do(isolated_data):
         load_mnist()
 
 
-def test_unknown_source_is_refused(isolated_data):
-    with pytest.raises(ValueError, match="'auto', 'full' or 'subset'"):
-        load_mnist(source="kaggle")
+def test_full_must_be_a_bool(isolated_data):
+    with pytest.raises(TypeError, match="full must be True or False, not 'yes'"):
+        load_mnist(full="yes")
 
 
 def test_a_stalled_server_does_not_hang_the_download(tmp_path, monkeypatch):
@@ -148,9 +189,7 @@ def test_a_stalled_server_does_not_hang_the_download(tmp_path, monkeypatch):
     server.listen()
     accepted = []
     threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()  # accepts, never answers
-    from torchvision import datasets
-
-    monkeypatch.setattr(datasets.MNIST, "mirrors", [f"http://127.0.0.1:{server.getsockname()[1]}/"])
+    monkeypatch.setenv("COURSE_MNIST_MIRROR", f"http://127.0.0.1:{server.getsockname()[1]}/")
     start = time.perf_counter()
     with pytest.raises(OSError):  # socket timeout (TimeoutError) or URLError wrapping it
         download_full_mnist(tmp_path, timeout=1)
@@ -159,23 +198,10 @@ def test_a_stalled_server_does_not_hang_the_download(tmp_path, monkeypatch):
     server.close()
 
 
-def test_an_incomplete_download_is_not_moved_in(tmp_path, monkeypatch):
-    from torchvision import datasets
-
-    class PartialMNIST:  # writes the four files, the images cut short, as an interrupted transfer would
-        mirrors, resources = datasets.MNIST.mirrors, datasets.MNIST.resources
-
-        def __init__(self, root, train=True, download=False):
-            raw = tmp_path.joinpath(root, "MNIST", "raw")
-            raw.mkdir(parents=True)
-            for path in (ROOT / "data" / "mnist_subset" / "MNIST" / "raw").iterdir():
-                (raw / path.name).write_bytes(path.read_bytes()[:5000])
-
-    monkeypatch.setattr("urllib.request.urlopen", lambda *args, **kwargs: open(__file__, "rb"))  # "reachable"
-    monkeypatch.setattr(datasets, "MNIST", PartialMNIST)
-    with pytest.raises(DatasetFileError, match="truncated"):
-        download_full_mnist(tmp_path)
-    assert not (tmp_path / "MNIST").exists()
+def test_the_download_never_writes_over_the_bundled_files(isolated_data, mirror):
+    with pytest.raises(ValueError, match="never over it"):
+        download_full_mnist(isolated_data.SUBSET_ROOT)
+    assert mirror.requests == []
 
 
 def test_committed_subset_matches_its_script(tmp_path):

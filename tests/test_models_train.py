@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 
 import pytest
 import torch
@@ -37,7 +38,7 @@ def test_simplecnn_is_the_seed_architecture():
 def test_shipped_checkpoint_reaches_95_percent():
     model = load_trained_simplecnn()
     assert not model.training
-    test_set = load_mnist(train=False, source="subset", verbose=False)
+    test_set = load_mnist(train=False, verbose=False)
     assert accuracy(model, make_loader(test_set, 500)) >= 0.95
 
 
@@ -110,7 +111,7 @@ def test_missing_checkpoint_is_retrained_with_the_course_recipe(tmp_path, capsys
     assert meta["torch"] == str(torch.__version__) and meta["threads"] == THREADS and meta["epochs"] == RECIPE["epochs"]
     assert meta["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert all(torch.equal(a, b) for a, b in zip(saved.state_dict().values(), retrained.state_dict().values()))
-    loader = make_loader(load_mnist(train=False, source="subset", verbose=False), 500)
+    loader = make_loader(load_mnist(train=False, verbose=False), 500)
     assert accuracy(retrained, loader) > 0.8, "one epoch of the recipe already learns"
 
 
@@ -134,7 +135,7 @@ def test_notebook_03_trains_with_the_course_recipe():
 def test_agreement_catches_a_broken_recipe():
     """The retraining check above can fail: a model that learned nothing agrees with the shipped one on ~10%."""
     shipped = load_trained_simplecnn()
-    loader = make_loader(load_mnist(train=False, source="subset", verbose=False), 500)
+    loader = make_loader(load_mnist(train=False, verbose=False), 500)
     torch.manual_seed(0)
     assert agreement(shipped, shipped, loader) == 1.0
     assert agreement(SimpleCNN().eval(), shipped, loader) < 0.5
@@ -171,7 +172,7 @@ def test_predict_restores_training_mode():
 
 
 def test_fit_is_reproducible_and_learns():
-    data = torch.utils.data.Subset(load_mnist(train=True, source="subset", verbose=False), range(512))
+    data = torch.utils.data.Subset(load_mnist(train=True, verbose=False), range(512))
     runs = []
     for _ in range(2):
         torch.manual_seed(0)
@@ -191,9 +192,26 @@ def test_fit_stops_when_the_loss_explodes():
 
 
 def test_device_choice(monkeypatch):
-    monkeypatch.setenv("COURSE_DEVICE", "cpu")
-    assert pick_device() == torch.device("cpu")
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a laptop where torch sees CUDA and MPS
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert pick_device() == torch.device("cpu"), "the CPU by default, even when a GPU is visible"
     assert pick_device("meta") == torch.device("meta")
-    monkeypatch.delenv("COURSE_DEVICE")
-    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
-    assert pick_device().type == expected
+    monkeypatch.setenv("COURSE_DEVICE", "cuda")
+    assert pick_device() == torch.device("cuda")
+    assert pick_device("cpu") == torch.device("cpu"), "setup(device=...) comes before COURSE_DEVICE"
+    monkeypatch.setenv("COURSE_DEVICE", "mps")
+    assert pick_device() == torch.device("mps")
+
+
+@pytest.mark.parametrize("name, message", [("gpu", "COURSE_DEVICE='gpu' is not a device torch knows: use 'cpu'"),
+                                           ("cuda", "COURSE_DEVICE='cuda', but torch sees no CUDA device here"),
+                                           ("mps", "COURSE_DEVICE='mps', but torch sees no MPS device here")])
+def test_a_bad_course_device_says_what_to_do(monkeypatch, name, message):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.setenv("COURSE_DEVICE", name)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        pick_device()
+    with pytest.raises(ValueError, match=re.escape(message.replace("COURSE_DEVICE", "device"))):
+        pick_device(name)

@@ -38,7 +38,7 @@ def test_notebook_00_alone_in_an_empty_folder_runs_as_on_colab(tmp_path, monkeyp
     shutil.copy(ROOT / "notebooks" / notebook.name, notebook)
     nb = nbformat.read(notebook, as_version=4)
     setup = nb.cells[1]
-    first_load = next(i for i, cell in enumerate(nb.cells) if "load_mnist(" in cell.source)
+    first_load = next(i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and "load_mnist(" in cell.source)
     nb.cells = nb.cells[:first_load + 1]  # up to the first cell that loads the digits (the rest is nbval's)
     nb.cells.insert(0, nbformat.v4.new_code_cell(FAKE_COLAB))  # Colab imports google.colab before any cell
     nb.cells.append(nbformat.v4.new_code_cell(setup.source))  # running the setup cell again is harmless
@@ -51,7 +51,7 @@ def test_notebook_00_alone_in_an_empty_folder_runs_as_on_colab(tmp_path, monkeyp
     assert (clone / "data" / "simplecnn.pt").is_file()
     assert nb.cells[-1].outputs[0].text.strip() == str(clone / "utils" / "__init__.py")
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    assert "MNIST test: 1,000 digits, bundled subset" in printed
+    assert "MNIST test: 1,000 digits, the course's bundled subset" in printed
 
 
 def test_setup_cell_runs_twice_and_from_outside_the_course(tmp_path, monkeypatch):
@@ -68,3 +68,26 @@ def test_setup_cell_explains_when_the_course_cannot_be_found(tmp_path):
     result = run_python(hide_utils + SETUP_SOURCE, cwd=tmp_path)
     assert result.returncode != 0
     assert "open this notebook from the course's notebooks/ folder" in result.stderr
+
+
+@pytest.mark.parametrize("backend, in_kernel, switched", [("Agg", True, True), ("agg", False, False),
+                                                           ("module://matplotlib_inline.backend_inline", True, False),
+                                                           (None, True, False)])
+def test_setup_draws_figures_inline_in_a_kernel_even_with_mplbackend_agg(monkeypatch, backend, in_kernel, switched):
+    """ipykernel draws inline only when MPLBACKEND is unset; setup() switches a file-only backend back to inline
+    (`make paths` runs every notebook with MPLBACKEND=Agg to check it in real kernels)."""
+    import types
+
+    import IPython
+
+    from utils import course
+
+    magics = []
+    shell = types.SimpleNamespace(kernel=object() if in_kernel else None, run_line_magic=lambda *a: magics.append(a))
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    if backend is None:
+        monkeypatch.delenv("MPLBACKEND", raising=False)
+    else:
+        monkeypatch.setenv("MPLBACKEND", backend)
+    course._figures_inline()
+    assert magics == ([("matplotlib", "inline")] if switched else [])

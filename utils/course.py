@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from .train import SEED, THREADS, pick_device, seed_everything
@@ -12,6 +14,7 @@ __all__ = ["setup"]
 def setup(seed: int = SEED, threads: int = THREADS, device: str | None = None, verbose: bool = True) -> torch.device:
     """Seed everything, fix the CPU thread count, set the plotting defaults and return the device to use.
 
+    The device is the CPU unless `device` or $COURSE_DEVICE asks for a GPU ("cuda" or "mps"): see `pick_device`.
     Running it again is harmless: it re-seeds and returns the same device.
 
     >>> setup(verbose=False)
@@ -27,7 +30,29 @@ def setup(seed: int = SEED, threads: int = THREADS, device: str | None = None, v
     return chosen
 
 
+# Backends that only write files: with one of them in $MPLBACKEND a notebook would show no figure at all.
+FILE_BACKENDS = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
+
+
+def _figures_inline() -> None:
+    """In a Jupyter kernel, draw figures in the notebook even when $MPLBACKEND names a file-only backend.
+
+    ipykernel makes figures inline only when MPLBACKEND is unset; `MPLBACKEND=Agg`, common on servers and in CI
+    set-ups, would leave every figure cell empty.
+    """
+    if os.environ.get("MPLBACKEND", "").lower() not in FILE_BACKENDS:
+        return
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and getattr(shell, "kernel", None) is not None:  # a kernel, not a terminal IPython
+        shell.run_line_magic("matplotlib", "inline")
+
+
 def _plot_defaults() -> None:
+    _figures_inline()
     import matplotlib.pyplot as plt  # imported first, so that the inline backend's own defaults come before ours
 
     plt.rcParams.update({

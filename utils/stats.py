@@ -155,14 +155,15 @@ class ChannelStatsAccumulator:
         n, channels = maps.shape[:2]
         if n == 0:
             return
-        # float64: float32 sums of squares overflow for values beyond about 1e19 (std would be inf)
-        per_channel = maps.detach().double().transpose(0, 1).reshape(channels, -1)  # (C, N*H*W)
+        # float64: float32 sums of squares overflow for values beyond about 1e19 (std would be inf); on the CPU,
+        # since MPS has no float64
+        per_channel = maps.detach().to("cpu", torch.float64).transpose(0, 1).reshape(channels, -1)  # (C, N*H*W)
         count = per_channel.shape[1]
         mean = per_channel.mean(1)
         m2 = ((per_channel - mean[:, None]) ** 2).sum(1)
         batch = {"mean": mean, "m2": m2, "min": per_channel.amin(1), "max": per_channel.amax(1),
                  "nonpositive": (per_channel <= 0).sum(1)}
-        batch = {key: value.cpu().double() for key, value in batch.items()}
+        batch = {key: value.double() for key, value in batch.items()}
         if self._channels is None:
             self._channels = channels
             self._mean, self._m2 = batch["mean"], batch["m2"]

@@ -30,19 +30,28 @@ RECIPE: dict[str, Any] = {"epochs": 5, "lr": 1e-3, "batch_size": 64, "seed": SEE
 
 
 def pick_device(prefer: str | None = None) -> torch.device:
-    """The device to use: `prefer`, else $COURSE_DEVICE, else cuda, then mps, then cpu.
+    """The device to use: `prefer`, else $COURSE_DEVICE, else the CPU, even when torch sees a GPU.
 
-    >>> pick_device("cpu")
+    The course's printed numbers are CPU numbers and the SimpleCNN trains in seconds on a CPU, so a GPU is an
+    explicit choice (`COURSE_DEVICE=cuda` or `mps`, or `setup(device="cuda")`). A name torch does not know, or a
+    GPU that torch cannot see, is a ValueError that says what to do.
+
+    >>> pick_device()
     device(type='cpu')
     """
-    name = prefer or os.environ.get("COURSE_DEVICE")
-    if name:
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    name = prefer or os.environ.get("COURSE_DEVICE") or "cpu"
+    given = "device" if prefer else "COURSE_DEVICE"
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ValueError(f"{given}={name!r} is not a device torch knows: use 'cpu', 'cuda' or 'mps' "
+                         f"(or leave it unset for the CPU).") from None
+    available = {"cuda": torch.cuda.is_available,
+                 "mps": lambda: getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()}
+    if device.type in available and not available[device.type]():
+        raise ValueError(f"{given}={name!r}, but torch sees no {device.type.upper()} device here: unset it (the CPU "
+                         f"runs the whole course in seconds), or install a torch build with {device.type} support.")
+    return device
 
 
 def seed_everything(seed: int = SEED, threads: int = THREADS) -> None:
@@ -203,7 +212,7 @@ def train_reference_model(path: str | Path = CHECKPOINT, *, progress: bool = Fal
 
     The caller's random state and thread count are left as they were.
     """
-    train_set, test_set = load_mnist(True, source="subset"), load_mnist(False, source="subset")
+    train_set, test_set = load_mnist(True), load_mnist(False)
     threads = torch.get_num_threads()
     with torch.random.fork_rng(devices=[]):
         try:
