@@ -68,3 +68,14 @@ def test_setup_cell_explains_when_the_course_cannot_be_found(tmp_path):
     result = run_python(hide_utils + SETUP_SOURCE, cwd=tmp_path)
     assert result.returncode != 0
     assert "open this notebook from the course's notebooks/ folder" in result.stderr
+
+
+def test_a_failed_clone_on_colab_shows_gits_message_and_what_to_do(tmp_path):
+    missing = tmp_path / "no-such-course"
+    result = run_python(FAKE_COLAB + SETUP_SOURCE, cwd=tmp_path, COURSE_REPO_URL=str(missing))
+    assert result.returncode != 0
+    message = result.stderr.split("RuntimeError: ", 1)[1]
+    assert f"Could not fetch the course from {missing}" in message
+    assert "does not exist" in message, "git's own reason"
+    assert "run this cell again" in message and "COURSE_REPO_URL" in message and "pip install" not in message
+    assert not (tmp_path / "feature-maps-in-pytorch").exists()
