@@ -73,8 +73,8 @@ $(LAB_OVERRIDES): .jupyter/lab/settings/overrides.json | $(LAB_INSTALLED)
 lab: $(LAB_INSTALLED) $(LAB_OVERRIDES)
 	$(BIN)/jupyter lab $(ALLOW_ROOT) --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/$(NOTEBOOK00)
 
-# The code linters (ruff, mypy), then the workflow, issue-form and citation checks (check-jsonschema, zizmor; they
-# need Python 3.11 or newer, and on 3.10 one line says they are skipped).
+# The code linters (ruff, mypy), then the workflow, issue-form, citation and Dependabot checks (check-jsonschema,
+# zizmor; they need Python 3.11 or newer, and on 3.10 one line says they are skipped).
 lint: $(LINT_INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/python -m mypy
@@ -82,7 +82,8 @@ lint: $(LINT_INSTALLED)
 		$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml \
 		&& $(BIN)/zizmor --offline .github/workflows \
 		&& $(BIN)/check-jsonschema --builtin-schema vendor.github-issue-forms .github/ISSUE_TEMPLATE/*.yml \
-		&& $(BIN)/check-jsonschema --builtin-schema vendor.citation-file-format CITATION.cff; \
+		&& $(BIN)/check-jsonschema --builtin-schema vendor.citation-file-format CITATION.cff \
+		&& $(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml; \
 	else echo "make lint: check-jsonschema and zizmor need Python 3.11 or newer; their checks are skipped here."; fi
 
 # The code linters, then pytest of tests/ (the workflow, issue-form and citation checks of `make lint` are among

@@ -209,7 +209,7 @@ def test_make_lint_checks_the_workflows(tmp_path):
     text = "\n".join(make_dry_run(tmp_path, "lint"))
     for check in ("check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml",
                   "zizmor --offline .github/workflows", "vendor.github-issue-forms .github/ISSUE_TEMPLATE/*.yml",
-                  "vendor.citation-file-format CITATION.cff"):
+                  "vendor.citation-file-format CITATION.cff", "vendor.dependabot .github/dependabot.yml"):
         assert check in text
 
 
@@ -285,7 +285,9 @@ def test_workflow_jobs_run_the_readmes_commands(workflow):
     assert jobs["linux"]["runs-on"] == "ubuntu-latest" and "make test" in runs(jobs["linux"])
     assert jobs["macos"]["runs-on"] == "macos-latest" and "make test" in runs(jobs["macos"])
     assert jobs["windows"]["runs-on"] == "windows-latest"
-    assert "make install CONSTRAINTS=.ci/oldest.txt" in runs(jobs["oldest"])
+    assert runs(jobs["oldest"])[:2] == ["make floors PYTHON=python", "make install-test CONSTRAINTS=.ci/oldest.txt"]
+    assert "make colab-check PYTHON=python" in runs(jobs["colab"])
+    assert jobs["linux"]["env"]["COURSE_REQUIRE_BROWSER"] == "1"
     readme = [re.sub(r"\s+#.*", "", line) for line in readme_block_after("**Windows**")]
     commands = [re.sub(r"\s+#.*", "", run) for run in runs(jobs["windows"])]
     assert commands == [line for line in readme if not line.startswith(("$env:", ".venv\\Scripts\\jupyter"))]
@@ -317,6 +319,7 @@ SCHEMAS = {
     "vendor.github-workflows": (".github/workflows/*.yml", "on: push\njobs:\n  t:\n    steps:\n      - run: ls\n"),
     "vendor.github-issue-forms": (".github/ISSUE_TEMPLATE/*.yml", "name: no description and no body\n"),
     "vendor.citation-file-format": ("CITATION.cff", "cff-version: 1.2.0\n"),
+    "vendor.dependabot": (".github/dependabot.yml", "version: 2\n"),
 }
 
 
