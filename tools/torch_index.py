@@ -6,7 +6,7 @@
     python tools/torch_index.py auto --download wheelhouse   # `make wheelhouse`: download instead of installing
 
 - `default`: nothing is installed here; requirements.txt then brings PyPI's torch. On Linux x86-64 that is the CUDA
-  build: about 3 GB of downloads (torch, 14 nvidia-* wheels, triton). On macOS and Windows PyPI's torch is CPU-only.
+  build: about 3 GB of downloads (torch, ~15 nvidia-* wheels, triton). On macOS and Windows PyPI's torch is CPU-only.
 - `cpu`: torch and torchvision from PyTorch's CPU wheel index (a torch wheel of about 190 MB, no nvidia-* wheels).
   Stops with an error when that index cannot be reached.
 - `auto` (the Makefile's default): `cpu` on Linux x86-64 when no NVIDIA GPU is found and the index answers within a
