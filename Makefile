@@ -86,8 +86,8 @@ lint: $(LINT_INSTALLED)
 		&& $(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml; \
 	else echo "make lint: check-jsonschema and zizmor need Python 3.11 or newer; their checks are skipped here."; fi
 
-# The code linters, then pytest of tests/ (the workflow, issue-form and citation checks of `make lint` are among
-# them, in tests/test_launch.py), the doctests of utils/ and strict nbval over every notebook (solutions included),
+# The code linters, then pytest of tests/ (tests/test_launch.py runs the workflow, issue-form and citation checks of
+# `make lint` too where its tools are installed, after `make lint` or `make install`), the doctests of utils/ and strict nbval over every notebook (solutions included),
 # offline, on every core: one pytest worker per core (JOBS=1 for one), each file (a notebook's cells run in order
 # in one kernel) kept on one worker, the slowest files first (conftest.py). OpenMP threads wait passively, so two
 # workers sharing the cores do not spin.

@@ -288,6 +288,7 @@ def test_workflow_jobs_run_the_readmes_commands(workflow):
     assert runs(jobs["oldest"])[:2] == ["make floors PYTHON=python", "make install-test CONSTRAINTS=.ci/oldest.txt"]
     assert "make colab-check PYTHON=python" in runs(jobs["colab"])
     assert jobs["linux"]["env"]["COURSE_REQUIRE_BROWSER"] == "1"
+    assert runs(jobs["linux"])[1:3] == ["make lint", "make test"], "the lint tools installed before the tests"
     readme = [re.sub(r"\s+#.*", "", line) for line in readme_block_after("**Windows**")]
     commands = [re.sub(r"\s+#.*", "", run) for run in runs(jobs["windows"])]
     assert commands == [line for line in readme if not line.startswith(("$env:", ".venv\\Scripts\\jupyter"))]
