@@ -10,6 +10,7 @@ downloaded (`playwright install` is not used).
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import importlib.util
 import json
 import os
@@ -32,7 +33,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 HOW_TO_ENABLE = ("install Chromium at /usr/bin/chromium (Debian/Ubuntu: `sudo apt-get install chromium`) and "
-                 "Playwright's Python package (`pip install playwright`; no `playwright install` is needed)")
+                 "Playwright's Python package (`pip install playwright`; no `playwright install` is needed), beside "
+                 "JupyterLab (`pip install -r requirements.txt`)")
 SERVER_START_S = 90
 RUN_ALL_S = 300  # a whole notebook, the CPU shared with the browser and the other tests
 REDRAW_S = 30
@@ -45,10 +47,20 @@ LAB_SETTINGS = {
 }
 
 
+def ipywidgets_major() -> int:
+    try:
+        return int(importlib.metadata.version("ipywidgets").split(".")[0])
+    except importlib.metadata.PackageNotFoundError:
+        return 0
+
+
 def require_browser() -> None:
     """Skip (or, with COURSE_REQUIRE_BROWSER=1, fail) when Chromium or Playwright is missing."""
     missing = [what for what, present in [("/usr/bin/chromium", CHROMIUM.is_file()),
-                                          ("the playwright package", importlib.util.find_spec("playwright"))]
+                                          ("the playwright package", importlib.util.find_spec("playwright")),
+                                          ("JupyterLab", importlib.util.find_spec("jupyterlab")),
+                                          ("ipywidgets 8 (JupyterLab 4 cannot show Colab's ipywidgets 7)",
+                                           ipywidgets_major() >= 8)]
                if not present]
     if not missing:
         return

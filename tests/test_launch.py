@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from packaging.markers import Marker
 from packaging.version import Version
 
 from tests.conftest import ROOT
@@ -134,13 +135,66 @@ def line_with(lines: list[str], text: str) -> str:
 
 
 def test_make_install_builds_the_torch_choice_then_the_requirements(tmp_path):
-    plain = make_dry_run(tmp_path, "install")
+    plain = make_dry_run(tmp_path, "install-lab")
     assert line_with(plain, "torch_index.py").split()[-1] == "auto"
     assert "-c" not in line_with(plain, "-r requirements.txt").split()
     assert plain.index(line_with(plain, "torch_index.py")) < plain.index(line_with(plain, "-r requirements.txt"))
-    oldest = make_dry_run(tmp_path, "install", "TORCH=cpu", "CONSTRAINTS=.ci/oldest.txt")
+    oldest = make_dry_run(tmp_path, "install-lab", "TORCH=cpu", "CONSTRAINTS=.ci/oldest.txt")
     assert line_with(oldest, "torch_index.py").split()[-3:] == ["cpu", "-c", ".ci/oldest.txt"]
     assert "-c .ci/oldest.txt -r requirements.txt" in line_with(oldest, "-r requirements.txt")
+
+
+def pip_installs(lines: list[str]) -> list[str]:
+    """What each `pip install` line of a dry run installs from the course: `-e .`, `-e .[test]`, ..."""
+    return [line.split(" -e ")[1].strip('"') for line in lines if "pip install" in line and " -e " in line]
+
+
+def test_each_command_installs_its_own_set_once(tmp_path):
+    """make lab: the course alone; make test adds the test tools, make lint the lint tools; none installs twice."""
+    assert pip_installs(make_dry_run(tmp_path, "install-lab")) == ["."]
+    assert pip_installs(make_dry_run(tmp_path, "install-test")) == [".", ".[test]"]
+    assert pip_installs(make_dry_run(tmp_path, "install-lint")) == [".", ".[test]", ".[test,lint]"]
+    (tmp_path / "venv").mkdir()
+    (tmp_path / "venv" / ".installed-lab").touch()  # after `make lab` (newer than requirements.txt, pyproject.toml)
+    assert pip_installs(make_dry_run(tmp_path, "test")) == [".[test]"]
+    (tmp_path / "venv" / ".installed-test").touch()  # after `make test`
+    assert pip_installs(make_dry_run(tmp_path, "install-lab")) == []
+    assert pip_installs(make_dry_run(tmp_path, "test")) == []
+
+
+def test_an_install_from_a_wheelhouse_asks_no_index(tmp_path):
+    lines = make_dry_run(tmp_path, "install-test", "WHEELHOUSE=wheelhouse")
+    installs = [line for line in lines if "pip install" in line]
+    assert len(installs) == 2 and all("--no-index --find-links wheelhouse" in line for line in installs), lines
+    assert not any("torch_index.py" in line for line in lines), "the wheelhouse holds the PyTorch build already"
+
+
+def test_make_wheelhouse_downloads_the_torch_choice_then_everything_with_the_build_backend(tmp_path):
+    lines = "\n".join(make_dry_run(tmp_path, "wheelhouse", "WHEELS=wh")).replace("\\\n", " ").splitlines()
+    assert line_with(lines, "torch_index.py").split()[-3:] == ["auto", "--download", "wh"]
+    download = line_with(lines, "pip download").split()
+    assert download[download.index("-c") + 1] == "wh/torch.txt" and download[download.index("-d") + 1] == "wh"
+    assert {"requirements.txt", '".[test]"', '"setuptools>=77"'} <= set(download), download
+
+
+def test_the_wheelhouse_keeps_the_cpu_build_it_downloaded(tmp_path, monkeypatch):
+    saved = ("Saved ./wh/torch-2.9.1+cpu-cp311-cp311-manylinux_2_28_x86_64.whl\n"
+             "File was already downloaded /x/wh/torchvision-0.24.1+cpu-cp311-cp311-manylinux_2_28_x86_64.whl\n"
+             "Saved ./wh/numpy-2.3.0-cp311-cp311-manylinux_2_28_x86_64.whl\n")
+    commands = []
+
+    def fake_pip(command, **kw):
+        commands.append(command)
+        return subprocess.CompletedProcess(command, 0, stdout=saved, stderr="")
+
+    monkeypatch.setattr(torch_index.subprocess, "run", fake_pip)
+    assert torch_index.download("cpu", str(tmp_path / "wh"), ".ci/oldest.txt") == 0
+    assert commands[0][3:] == ["download", "--index-url", torch_index.CPU_INDEX, "-c", ".ci/oldest.txt", "-d",
+                               str(tmp_path / "wh"), "torch", "torchvision"]
+    pins = [line for line in (tmp_path / "wh" / "torch.txt").read_text().splitlines() if not line.startswith("#")]
+    assert pins == ["torch==2.9.1+cpu", "torchvision==0.24.1+cpu"]
+    assert torch_index.download("default", str(tmp_path / "pypi"), None) == 0 and len(commands) == 1
+    assert "==" not in (tmp_path / "pypi" / "torch.txt").read_text()
 
 
 def test_make_lab_installs_the_course_settings_and_prints_notebook_00(tmp_path):
@@ -155,25 +209,42 @@ def test_make_lint_checks_the_workflows(tmp_path):
     text = "\n".join(make_dry_run(tmp_path, "lint"))
     for check in ("check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml",
                   "zizmor --offline .github/workflows", "vendor.github-issue-forms .github/ISSUE_TEMPLATE/*.yml",
-                  "vendor.citation-file-format CITATION.cff"):
+                  "vendor.citation-file-format CITATION.cff", "vendor.dependabot .github/dependabot.yml"):
         assert check in text
 
 
 # -- version floors ---------------------------------------------------------------------------------------------------
 
+def floor(spec: str) -> tuple[Version, str]:
+    """A `>=` or `==` version with its environment marker, normalized: ('>=0.39;python_version>="3.11"')."""
+    version, _, marker = spec.partition(";")
+    return Version(version.lstrip(">=")), str(Marker(marker)) if marker else ""
+
+
+def declared_floors_and_markers() -> dict[str, tuple[Version, str]]:
+    """Every `>=` floor of requirements.txt and of pyproject's [test] and [lint] extras, with its marker."""
+    specs = pip_requirements() | optional_dependencies("test") | optional_dependencies("lint")
+    return {name: floor(spec) for name, spec in specs.items()}
+
+
 def declared_floors() -> dict[str, Version]:
-    """Every `>=` floor of requirements.txt and of pyproject's [test] extra."""
-    specs = pip_requirements() | optional_dependencies("test")
-    return {name: Version(spec.removeprefix(">=")) for name, spec in specs.items()}
+    return {name: version for name, (version, _) in declared_floors_and_markers().items()}
 
 
-def oldest_pins() -> dict[str, Version]:
+def oldest_pins() -> dict[str, tuple[Version, str]]:
     lines = [line for line in OLDEST.read_text().splitlines() if line.strip() and not line.startswith("#")]
-    return {name: Version(spec.removeprefix("==")) for name, spec in map(requirement, lines)}
+    return {name: floor(spec) for name, spec in map(requirement, lines)}
 
 
 def test_oldest_txt_pins_exactly_the_declared_floors():
-    assert oldest_pins() == declared_floors(), ".ci/oldest.txt must list each declared floor as name==version"
+    assert oldest_pins() == declared_floors_and_markers(), \
+        ".ci/oldest.txt must list each declared floor as name==version, with the same environment marker"
+
+
+def test_the_lint_tools_are_left_out_where_they_have_no_release():
+    """check-jsonschema >= 0.39 and zizmor need Python 3.11 ("No matching distribution" on 3.10)."""
+    lint = {name: floor(spec)[1] for name, spec in optional_dependencies("lint").items()}
+    assert lint and all(marker == 'python_version >= "3.11"' for marker in lint.values()), lint
 
 
 def test_floors_avoid_known_broken_sets():
@@ -214,7 +285,10 @@ def test_workflow_jobs_run_the_readmes_commands(workflow):
     assert jobs["linux"]["runs-on"] == "ubuntu-latest" and "make test" in runs(jobs["linux"])
     assert jobs["macos"]["runs-on"] == "macos-latest" and "make test" in runs(jobs["macos"])
     assert jobs["windows"]["runs-on"] == "windows-latest"
-    assert "make install CONSTRAINTS=.ci/oldest.txt" in runs(jobs["oldest"])
+    assert runs(jobs["oldest"])[:2] == ["make floors PYTHON=python", "make install-test CONSTRAINTS=.ci/oldest.txt"]
+    assert "make colab-check PYTHON=python" in runs(jobs["colab"])
+    assert jobs["linux"]["env"]["COURSE_REQUIRE_BROWSER"] == "1"
+    assert runs(jobs["linux"])[1:3] == ["make lint", "make test"], "the lint tools installed before the tests"
     readme = [re.sub(r"\s+#.*", "", line) for line in readme_block_after("**Windows**")]
     commands = [re.sub(r"\s+#.*", "", run) for run in runs(jobs["windows"])]
     assert commands == [line for line in readme if not line.startswith(("$env:", ".venv\\Scripts\\jupyter"))]
@@ -246,6 +320,7 @@ SCHEMAS = {
     "vendor.github-workflows": (".github/workflows/*.yml", "on: push\njobs:\n  t:\n    steps:\n      - run: ls\n"),
     "vendor.github-issue-forms": (".github/ISSUE_TEMPLATE/*.yml", "name: no description and no body\n"),
     "vendor.citation-file-format": ("CITATION.cff", "cff-version: 1.2.0\n"),
+    "vendor.dependabot": (".github/dependabot.yml", "version: 2\n"),
 }
 
 

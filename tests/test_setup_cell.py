@@ -91,3 +91,14 @@ def test_setup_draws_figures_inline_in_a_kernel_even_with_mplbackend_agg(monkeyp
         monkeypatch.setenv("MPLBACKEND", backend)
     course._figures_inline()
     assert magics == ([("matplotlib", "inline")] if switched else [])
+
+
+def test_a_failed_clone_on_colab_shows_gits_message_and_what_to_do(tmp_path):
+    missing = tmp_path / "no-such-course"
+    result = run_python(FAKE_COLAB + SETUP_SOURCE, cwd=tmp_path, COURSE_REPO_URL=str(missing))
+    assert result.returncode != 0
+    message = result.stderr.split("RuntimeError: ", 1)[1]
+    assert f"Could not fetch the course from {missing}" in message
+    assert "does not exist" in message, "git's own reason"
+    assert "run this cell again" in message and "COURSE_REPO_URL" in message and "pip install" not in message
+    assert not (tmp_path / "feature-maps-in-pytorch").exists()

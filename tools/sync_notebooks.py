@@ -140,7 +140,12 @@ here = Path.cwd().resolve()
 clone = here / "{name}"
 roots = [p for p in (here, *here.parents, clone) if (p / "utils" / "course.py").is_file()]
 if not roots and "google.colab" in sys.modules:  # on Colab: fetch the course once, next to this notebook
-    subprocess.run(["git", "clone", "--quiet", "--depth", "1", REPO_URL, str(clone)], check=True)
+    cloned = subprocess.run(["git", "clone", "--quiet", "--depth", "1", REPO_URL, str(clone)],
+                            capture_output=True, text=True)
+    if cloned.returncode:
+        raise RuntimeError(f"Could not fetch the course from {{REPO_URL}}:\\n{{cloned.stderr.strip()}}\\n"
+                           "Check the address and that this runtime is online, then run this cell again (or "
+                           "Runtime > Restart session); for another copy, set os.environ['COURSE_REPO_URL'] above.")
     roots = [clone]
 if roots and str(roots[0]) not in sys.path:
     sys.path.insert(0, str(roots[0]))  # makes `utils` (and through it data/) importable

@@ -195,7 +195,7 @@ def _values_for_display(one: np.ndarray, mode: str | None, clip: tuple[float, fl
     the scaling (matplotlib's Normalize, centred on 0 for signed data), so the colorbar is in the layer's units
     with ticks at round values of its own. Only "channel" mode, one scale per map, draws rescaled values.
     """
-    whole = one.reshape(1, -1)
+    whole: np.ndarray = one.reshape(1, -1)  # numpy 2.2's stubs (for Python 3.10) would fix it as 2-D
     if clip is not None:
         low, high = row_percentiles(whole, clip)
         whole = np.clip(whole, low, high)
