@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils import grad_cam, saliency
-from utils.hooks import find_layer
+from utils.layer_names import find_layer
 
 
 def hooks_left(model: nn.Module) -> int:

@@ -14,8 +14,17 @@ from torch import nn
 from torchvision.models import resnet18, squeezenet1_0
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from utils import FeatureMaps, SimpleCNN, capture, get_feature_maps, list_layers
-from utils.hooks import LayerNameError, LayerNotRunError, ReusedLayerError, find_layer
+from utils import (
+    FeatureMaps,
+    LayerNameError,
+    LayerNotRunError,
+    ReusedLayerError,
+    SimpleCNN,
+    capture,
+    get_feature_maps,
+    list_layers,
+)
+from utils.layer_names import find_layer
 
 
 def hooks_left(model: nn.Module) -> int:

@@ -16,7 +16,7 @@ from matplotlib.patches import PathPatch, Rectangle  # noqa: E402
 from torch import nn  # noqa: E402
 
 from utils import normalize_maps, plot_feature_maps  # noqa: E402
-from utils.display import plot_filters  # noqa: E402
+from utils.filters import plot_filters  # noqa: E402
 from utils.glyphs import text_patch  # noqa: E402
 from utils.grid import DEAD_COLOUR, GridFigure  # noqa: E402
 

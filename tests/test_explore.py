@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from utils import LayerNotRunError, ReusedLayerError, SimpleCNN, explore
-from utils.display import normalize_maps
 from utils.explorer import Explorer
+from utils.scaling import normalize_maps
 
 
 @pytest.fixture(scope="module")

@@ -31,11 +31,9 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 
-from .filters import plot_filters
 from .grid import GridFigure, GridStyle, colormap_with_pad, default_ncols, draw_grid
 from .model_checks import ONE_D
 from .scaling import (
-    MODES,
     as_index,
     as_tensor,
     check_clip,
@@ -43,15 +41,12 @@ from .scaling import (
     check_mode,
     check_not_empty,
     float_epsilon,
-    normalize_maps,
     row_percentiles,
     scale_rows,
     to_numpy,
 )
 
-# normalize_maps and MODES (utils.scaling) and plot_filters (utils.filters) are re-exported: `from utils.display
-# import plot_filters` keeps working.
-__all__ = ["MODES", "normalize_maps", "plot_feature_maps", "plot_filters"]
+__all__ = ["plot_feature_maps"]
 
 
 # --- Drawing options ---------------------------------------------------------------------------------------------

@@ -8,9 +8,8 @@
 
 Names are the dotted paths of `model.named_modules()` ("conv1", "layer1.0.conv2", "features.3"); `list_layers`
 prints them. Every hook is removed when the block ends, also when it raises, so nothing stays attached to the
-model. `find_layer(model, name)` resolves one name with the same helpful error; other modules (Grad-CAM) use it.
-What a capture returns is in `utils.feature_maps`, `list_layers` in `utils.layer_table`, and `eval_mode`,
-`to_model_device` and `hook_count` in `utils.model_state`; all are importable from here too.
+model. What a capture returns is in `utils.feature_maps`, `find_layer` in `utils.layer_names`, `list_layers` in
+`utils.layer_table`, and `eval_mode`, `to_model_device` and `hook_count` in `utils.model_state`.
 
 What is stored is a copy of each output, detached from autograd, so a FeatureMaps holds no reference to the model
 or its graph: its memory is the copies and nothing else. A layer that returns a dict, tuple or list of tensors (a
@@ -32,21 +31,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from .feature_maps import FeatureMaps, LayerNotRunError, ReusedLayerError
-from .layer_names import LayerNameError, find_layer
-from .layer_table import LayerInfo, LayerTable, list_layers
+from .feature_maps import FeatureMaps
+from .layer_names import find_layer
 from .model_checks import CONV_TYPES, ONE_D, check_input, check_model, compiled_inner, strip_compiled
-from .model_state import Device, eval_mode, hook_count, recomputing, to_model_device
+from .model_state import Device, eval_mode, recomputing, to_model_device
 
 LayerRef = str | nn.Module
 ONE_D_TYPES = (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AvgPool1d, nn.ConvTranspose1d)
 
-# The names from feature_maps, layer_table, model_state and layer_names are re-exported: `from utils.hooks import
-# find_layer, hook_count, LayerNotRunError` keeps working.
-__all__ = [
-    "FeatureMaps", "LayerInfo", "LayerNameError", "LayerNotRunError", "LayerTable", "ReusedLayerError",
-    "capture", "eval_mode", "find_layer", "get_feature_maps", "hook_count", "list_layers", "to_model_device",
-]
+__all__ = ["capture", "get_feature_maps"]
 
 
 class _StopForward(BaseException):
@@ -126,7 +119,6 @@ def _tensor_parts(output: object) -> list[tuple[str, torch.Tensor]] | None:
 @contextmanager
 def _hooked(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None, clone: bool, device: Device | None,
             stop_early: bool) -> Iterator[FeatureMaps]:
-    check_model(model, "capture")
     inner = compiled_inner(model)
     modules = _resolve(inner if inner is not None else model, layers)
     maps = FeatureMaps(modules, type(model).__name__)
@@ -212,6 +204,7 @@ def capture(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None = Non
     >>> maps["conv2"].shape
     torch.Size([4, 32, 8, 8])
     """
+    check_model(model, "capture")
     return _hooked(model, layers, clone, device, stop_early=False)
 
 

@@ -31,14 +31,12 @@ from .conv_geometry import (
     as_picture,
     format_kernel,
     kernel_shape,
-    output_size,
     parse_kernel,
     size_formula,
 )
 from .playground_canvas import DPI, KERNEL_FIGSIZE, LIVE_FIGSIZE, Canvas, png
 
-# PRESETS, PlaygroundError, Setting, output_size and parse_kernel (utils.conv_geometry) are re-exported.
-__all__ = ["PRESETS", "Playground", "PlaygroundError", "Setting", "conv_playground", "output_size", "parse_kernel"]
+__all__ = ["Playground", "conv_playground"]
 
 CONTROLS = ("image", "preset", "kernel_text", "stride", "padding", "dilation", "row", "col")
 
