@@ -178,7 +178,7 @@ def test_non_finite_inputs_are_refused_naming_where(trained, real_digits):
 
 
 @pytest.mark.parametrize("model, words", [
-    (lambda x: x, r"model must be a torch.nn.Module.*got function"), (None, "got NoneType"),
+    (lambda x: x, r"model as an nn.Module instance.*not function"), (None, "not NoneType"),
     (SimpleCNN, r"class SimpleCNN.*SimpleCNN\(\)"),
 ])
 def test_a_model_that_is_not_a_module_says_so(real_digits, model, words):

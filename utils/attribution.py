@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layer_names import find_layer
+from .model_checks import check_model
 from .model_state import eval_mode, to_model_device
 from .receptive_field import CellGeometry, receptive_field
 
@@ -150,24 +151,6 @@ def _activation_and_gradient(model: nn.Module, module: nn.Module, layer: str, in
     return activation, gradient
 
 
-def _check_model(model: object, who: str) -> None:
-    """A clear error for a model that is not an nn.Module instance, or one that computes without gradients."""
-    if isinstance(model, type) and issubclass(model, nn.Module):
-        raise TypeError(f"{who}: model is the class {model.__name__}, not a model; pass an instance, for example "
-                        f"{model.__name__}() or load_trained_simplecnn().")
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"{who}: model must be a torch.nn.Module (it hooks the model's layers), got "
-                        f"{type(model).__name__}. Pass the network itself; a plain function has no layers.")
-    quantized = [(name, m._get_name()) for name, m in model.named_modules()
-                 if type(m).__module__.startswith(("torch.ao.nn.quantized", "torch.nn.quantized"))]
-    if quantized:
-        name, kind = next((q for q in quantized if "Conv" in q[1]), quantized[0])
-        raise TypeError(f"{who}: the model is quantized ({name or 'the model'!r} is a {kind}): it computes with "
-                        "8-bit integers, which have no gradients, so there is nothing to explain with. Explain the "
-                        "float model instead: the one before torch.ao.quantization.convert (for torchvision, the "
-                        "same architecture with quantize=False).")
-
-
 def _needs_gradients(scores: torch.Tensor, who: str) -> None:
     if not scores.requires_grad:
         raise RuntimeError(f"{who}: the model's scores carry no gradient (they were computed without autograd: a "
@@ -177,7 +160,7 @@ def _needs_gradients(scores: torch.Tensor, who: str) -> None:
 
 def _input_copy(model: object, x: object, who: str) -> torch.Tensor:
     """A detached copy of the batch x on the model's device, requiring grad (x itself is never touched)."""
-    _check_model(model, who)
+    check_model(model, who, hooks=who == "grad_cam", gradients=True)
     assert isinstance(model, nn.Module)
     if not isinstance(x, torch.Tensor):
         fix = " Convert it with torch.from_numpy(x).float()." if type(x).__module__ == "numpy" else ""

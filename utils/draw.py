@@ -43,7 +43,7 @@ from PIL import Image, ImageDraw
 from torch import nn
 
 from .grid import DIVERGING, SEQUENTIAL
-from .overview import NetworkView, as_digit, check_model, network_view, plot_network
+from .overview import NetworkView, as_digit, check_digit_model, network_view, plot_network
 from .scaling import normalize_maps
 
 __all__ = ["CANVAS_PX", "DEFAULT_PEN", "EMPTY_MESSAGE", "draw_digit", "strokes_to_digit"]
@@ -318,5 +318,5 @@ def draw_digit(model: nn.Module) -> _DigitPadLogic:
     >>> pad.draw([[(140, 40), (140, 240)]]).predicted                    # doctest: +SKIP
     1
     """
-    check_model(model)
+    check_digit_model(model)
     return _widget_class()(model)

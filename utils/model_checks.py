@@ -42,8 +42,11 @@ def strip_compiled(name: str) -> str:
     return name[len(_PREFIX):] if isinstance(name, str) and name.startswith(_PREFIX) else name
 
 
-def check_model(model: object, function: str, hooks: bool = True) -> None:
+def check_model(model: object, function: str, hooks: bool = True, gradients: bool = False) -> None:
     """Raise a TypeError that says what to pass when `model` is not an nn.Module instance that hooks can see.
+
+    hooks=False accepts TorchScript (no hook is needed); gradients=True also refuses a quantized model, which
+    computes with 8-bit integers and so has no gradients to explain with (saliency, grad_cam).
 
     >>> check_model(SimpleCNN, "get_feature_maps")
     Traceback (most recent call last):
@@ -62,6 +65,19 @@ def check_model(model: object, function: str, hooks: bool = True) -> None:
         raise TypeError(f"{function} cannot hook a TorchScript model ({how}): compiled TorchScript code never calls "
                         "Python forward hooks, so nothing would be recorded. Capture from the Python model you "
                         f"converted instead (model, before {how}(model); they share the same weights).")
+    if gradients:
+        _refuse_quantized(model, function)
+
+
+def _refuse_quantized(model: nn.Module, function: str) -> None:
+    quantized = [(name, m._get_name()) for name, m in model.named_modules()
+                 if type(m).__module__.startswith(("torch.ao.nn.quantized", "torch.nn.quantized"))]
+    if quantized:
+        name, kind = next((q for q in quantized if "Conv" in q[1]), quantized[0])
+        raise TypeError(f"{function}: the model is quantized ({name or 'the model'!r} is a {kind}): it computes with "
+                        "8-bit integers, which have no gradients, so there is nothing to explain with. Explain the "
+                        "float model instead: the one before torch.ao.quantization.convert (for torchvision, the "
+                        "same architecture with quantize=False).")
 
 
 def _first_conv(model: nn.Module) -> nn.Module | None:

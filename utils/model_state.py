@@ -15,7 +15,7 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-__all__ = ["Device", "eval_mode", "hook_count", "recomputing", "to_model_device"]
+__all__ = ["Device", "eval_mode", "hook_count", "num_threads", "recomputing", "to_model_device"]
 
 T = TypeVar("T")
 Device = torch.device | str  # what the helpers' `device=` arguments accept
@@ -42,6 +42,26 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
     finally:
         for module in training:  # exactly those that were in training mode, whatever their parents were
             module.training = True
+
+
+@contextmanager
+def num_threads(threads: int) -> Iterator[None]:
+    """torch computes with `threads` CPU threads inside the block; afterwards with as many as before.
+
+    >>> import torch
+    >>> before = torch.get_num_threads()
+    >>> with num_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def to_model_device(model: nn.Module, x: T) -> T:

@@ -23,8 +23,10 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from .display import plot_feature_maps
+from .model_checks import check_model
+from .model_state import eval_mode, num_threads, to_model_device
 
-__all__ = ["ModelShapeError", "NetworkView", "Stage", "network_view", "plot_network"]
+__all__ = ["ModelShapeError", "NetworkView", "Stage", "check_digit_model", "network_view", "plot_network"]
 
 STAGE_TYPES = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d, nn.Linear)
 NEEDS = ("a model that takes digits as a (N, 1, 28, 28) batch and returns 10 class scores (N, 10), like the "
@@ -87,10 +89,10 @@ def as_digit(image: object, name: str = "image") -> torch.Tensor:
     return x
 
 
-def check_model(model: nn.Module) -> None:
-    """Raise ModelShapeError, saying what is needed, unless `model` maps a (1, 1, 28, 28) batch to (1, 10)."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, not {type(model).__name__}: {NEEDS}.")
+def check_digit_model(model: object) -> None:
+    """TypeError unless `model` is an nn.Module; ModelShapeError unless it maps a (1, 1, 28, 28) batch to (1, 10)."""
+    check_model(model, "draw_digit")
+    assert isinstance(model, nn.Module)
     network_view(model, torch.zeros(1, 28, 28))
 
 
@@ -106,31 +108,19 @@ def network_view(model: nn.Module, image: torch.Tensor) -> NetworkView:
     records: list[tuple[str, nn.Module, torch.Tensor]] = []
     hooks = [module.register_forward_hook(lambda m, args, out, name=name: records.append((name, m, out)))
              for name, module in model.named_modules() if isinstance(module, STAGE_TYPES)]
-    training = [m for m in model.modules() if m.training]
-    threads = torch.get_num_threads()
-    model.eval()
-    torch.set_num_threads(1)  # one digit: a thread pool costs more than the work (25 ms against 1 ms, 2 busy cores)
-    try:
-        with torch.no_grad():
-            output = model(x[None].to(_device(model)))
+    try:  # one thread: for one digit a thread pool costs more than the work (25 ms against 1 ms, 2 busy cores)
+        with eval_mode(model), num_threads(1), torch.no_grad():
+            output = model(to_model_device(model, x[None]))
     except Exception as error:  # the model's own error, kept as the cause
         raise ModelShapeError(f"draw_digit and plot_network need {NEEDS}. {type(model).__name__} raised "
                               f"{type(error).__name__} on a (1, 1, 28, 28) batch: {error}") from error
     finally:
-        torch.set_num_threads(threads)
         for hook in hooks:
             hook.remove()
-        for m in training:
-            m.training = True
     if not isinstance(output, torch.Tensor) or tuple(output.shape) != (1, 10):
         got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
         raise ModelShapeError(f"draw_digit and plot_network need {NEEDS}; {type(model).__name__} returned {got}.")
     return NetworkView(x, _stages(records, output), torch.softmax(output[0].float().cpu(), 0))
-
-
-def _device(model: nn.Module) -> torch.device:
-    first = next(model.parameters(), None)
-    return first.device if first is not None else torch.device("cpu")
 
 
 def _stages(records: list[tuple[str, nn.Module, torch.Tensor]], output: torch.Tensor) -> list[Stage]:
