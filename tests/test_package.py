@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 import subprocess
@@ -12,19 +13,21 @@ from pathlib import Path
 import pytest
 
 import utils
-import utils.checks
 
-MODULES = [f"utils.{m.name}" for m in pkgutil.iter_modules(utils.__path__)] + \
-          [f"utils.checks.{m.name}" for m in pkgutil.iter_modules(utils.checks.__path__)]
+_FOUND = list(pkgutil.walk_packages(utils.__path__, "utils."))
+PACKAGES = [m.name for m in _FOUND if m.ispkg]  # their __init__ files: a docstring (checks: the notebooks' imports)
+MODULES = [m.name for m in _FOUND if not m.ispkg]
 
 
-@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("name", PACKAGES + MODULES)
 def test_every_module_is_reachable_as_the_module_and_declares_all(name):
     module = importlib.import_module(name)
     parent, _, short = name.rpartition(".")
     attribute = getattr(importlib.import_module(parent), short)
     assert isinstance(attribute, types.ModuleType), f"{parent}.{short} is a {type(attribute).__name__}, not the module"
     assert attribute is module
+    if name in PACKAGES and name != "utils.checks":
+        return
     assert isinstance(module.__all__, list) and module.__all__, name
     missing = [public for public in module.__all__ if not hasattr(module, public)]
     assert not missing, f"{name}.__all__ names what it does not define: {missing}"
@@ -35,7 +38,7 @@ def test_the_contract_and_the_errors_users_catch_come_from_utils():
 
     assert callable(capture) and callable(explore)
     assert issubclass(LayerNameError, KeyError) and issubclass(LayerNotRunError, RuntimeError)
-    assert ReusedLayerError is utils.hooks.ReusedLayerError
+    assert ReusedLayerError is importlib.import_module("utils.feature_maps").ReusedLayerError
     assert set(utils.__all__) <= set(dir(utils))
 
 
@@ -43,7 +46,34 @@ def test_import_of_a_module_by_its_dotted_name_gives_the_module():
     import utils.explorer as explorer
     import utils.hooks as hooks
 
-    assert hooks.find_layer and explorer.Explorer
+    assert hooks.get_feature_maps and explorer.Explorer
+
+
+def _defined_at_top(module: types.ModuleType) -> set[str]:
+    """The names a module's own source binds at its top level (def, class, assignment), not those it imports."""
+    tree = ast.parse(Path(module.__file__).read_text())
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+    return names
+
+
+def test_every_public_name_has_one_home():
+    """No re-export shims: a module's __all__ names only what it defines itself (the __init__ files excepted), so
+    every public name is importable from one module of utils (and the contract's from utils)."""
+    homes: dict[str, list[str]] = {}
+    for name in MODULES:
+        module = importlib.import_module(name)
+        foreign = sorted(set(module.__all__) - _defined_at_top(module))
+        assert not foreign, f"{name}.__all__ re-exports {foreign}: import them from their own module"
+        for public in module.__all__:
+            homes.setdefault(public, []).append(name)
+    homes.pop("main", None)  # a command line's entry point (`make data`, `make checkpoint`), one per module
+    assert {public: where for public, where in homes.items() if len(where) > 1} == {}
 
 
 def test_import_utils_loads_only_what_the_names_used_need():
@@ -70,3 +100,49 @@ def test_no_module_is_longer_than_a_maintainer_can_read_in_one_go():
     lengths = {str(path.relative_to(root)): len(path.read_text().splitlines()) for path in root.rglob("*.py")}
     assert len(lengths) > 30
     assert {name: n for name, n in lengths.items() if n > 400} == {}
+
+
+def _imports(name: str) -> set[str]:
+    """The modules of utils that module `name` imports, at module level or inside a function (not under
+    `if TYPE_CHECKING:`, which never runs)."""
+    module = importlib.import_module(name)
+    package = name if Path(module.__file__).name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            return
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            for alias in node.names:  # `from .pkg import module` imports the module
+                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(Path(module.__file__).read_text()))
+    return {target for target in found if target in MODULES and target != name}
+
+
+def test_no_import_cycle_in_utils():
+    """Imports flow one way (data -> models -> train; capture -> plot/analysis -> widgets): a cycle, even one hidden
+    by an import inside a function, fails."""
+    graph = {name: _imports(name) for name in MODULES}
+    assert any(graph.values()), "the import graph was not read"
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def walk(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for target in sorted(graph[name]):
+            assert state.get(target) != 1, f"import cycle: {' -> '.join([*path[path.index(target):], target])}"
+            if target not in state:
+                walk(target, [*path, target])
+        state[name] = 2
+
+    for name in MODULES:
+        if name not in state:
+            walk(name, [name])
