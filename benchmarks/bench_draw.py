@@ -29,7 +29,7 @@ matplotlib.use("Agg")
 from benchmarks.common import Row, Timing, compare, fix_threads, print_rows, time_interleaved, timing  # noqa: E402
 from tests.browser_draw import DIGITS  # noqa: E402
 from utils import draw_digit, load_trained_simplecnn  # noqa: E402
-from utils.overview import plot_network  # noqa: E402
+from utils.widgets.network_view import plot_network  # noqa: E402
 
 GOAL_S = 0.1  # median, end of stroke to updated overview
 

@@ -12,7 +12,7 @@ from torch.ao import quantization as tq
 from torch.utils.checkpoint import checkpoint
 
 from utils import capture, channel_stats, get_feature_maps, list_layers, normalize_maps, plot_feature_maps
-from utils.model_state import hook_count
+from utils.capturing.guards import hook_count
 from utils.models import SimpleCNN
 
 

@@ -1,4 +1,4 @@
-"""utils.attribution: saliency and Grad-CAM against hand computations, target handling, and that both leave the
+"""utils.analysis.attribution: saliency and Grad-CAM against hand computations, target handling, and that both leave the
 model, its gradients, its hooks and the input exactly as they were."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from utils import grad_cam, saliency
-from utils.layer_names import find_layer
+from utils.capturing.layers import find_layer
 
 
 def hooks_left(model: nn.Module) -> int:

@@ -1,4 +1,4 @@
-"""utils.hooks: the contract (names, defaults, detached clones, hooks removed), bad input and faults, and
+"""utils.capturing.hooks: the contract (names, defaults, detached clones, hooks removed), bad input and faults, and
 agreement with torchvision's create_feature_extractor tensor for tensor."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from utils import (
     get_feature_maps,
     list_layers,
 )
-from utils.layer_names import find_layer
+from utils.capturing.layers import find_layer
 
 
 def hooks_left(model: nn.Module) -> int:

@@ -1,4 +1,4 @@
-"""utils.display: normalization for display, one-image grids of feature maps, filters, and their errors."""
+"""utils.plot.maps: normalization for display, one-image grids of feature maps, filters, and their errors."""
 
 from __future__ import annotations
 
@@ -16,9 +16,12 @@ from matplotlib.patches import PathPatch, Rectangle  # noqa: E402
 from torch import nn  # noqa: E402
 
 from utils import normalize_maps, plot_feature_maps  # noqa: E402
-from utils.filters import plot_filters  # noqa: E402
-from utils.glyphs import text_patch  # noqa: E402
-from utils.grid import DEAD_COLOUR, GridFigure  # noqa: E402
+from utils.plot.filters import plot_filters  # noqa: E402
+from utils.plot.grid import (  # noqa: E402
+    DEAD_COLOUR,
+    GridFigure,
+    text_patch,  # noqa: E402
+)
 
 
 @pytest.fixture
@@ -392,7 +395,7 @@ def test_colorbar_arrows_mark_the_clipped_ends_and_ticks_use_raw_units(maps):
 
 
 def test_tile_labels_follow_a_font_change_after_the_first_figure():
-    from utils.glyphs import text_patch
+    from utils.plot.grid import text_patch
 
     items = [(0.0, 10.0, "ch 12")]
     with matplotlib.rc_context({"font.family": "DejaVu Sans"}):

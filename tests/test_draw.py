@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from utils import draw_digit
-from utils.draw import EMPTY_MESSAGE, _widget_class, colour_tables, encode_view, strokes_to_digit
-from utils.overview import ModelShapeError, network_view, plot_network
+from utils.widgets.draw import EMPTY_MESSAGE, _widget_class, colour_tables, encode_view, strokes_to_digit
+from utils.widgets.network_view import ModelShapeError, network_view, plot_network
 
 # Synthetic strokes in canvas pixels (the pad is 280x280), as a learner would draw them.
 ONE = [[(140, 40), (142, 140), (144, 240)]]
@@ -166,7 +166,7 @@ def test_a_model_that_is_not_for_1x28x28_digits_gets_an_error_naming_what_is_nee
     assert resnet.training, "the model's train mode was not restored"
     with pytest.raises(ModelShapeError, match=r"returned \(1, 5\)"):
         draw_digit(nn.Sequential(nn.Flatten(), nn.Linear(784, 5)))
-    with pytest.raises(TypeError, match="torch.nn.Module"):
+    with pytest.raises(TypeError, match="draw_digit takes the model as an nn.Module instance.*not str"):
         draw_digit("SimpleCNN")
 
 

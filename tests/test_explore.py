@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from utils import LayerNotRunError, ReusedLayerError, SimpleCNN, explore
-from utils.explorer import Explorer
-from utils.scaling import normalize_maps
+from utils.plot.scaling import normalize_maps
+from utils.widgets.explorer import Explorer
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from utils import SimpleCNN, grad_cam, saliency
-from utils.receptive_field import receptive_field
+from utils.analysis.receptive_field import receptive_field
 
 captum_attr = pytest.importorskip("captum.attr")
 torchvision = pytest.importorskip("torchvision")

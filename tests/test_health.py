@@ -1,4 +1,4 @@
-"""utils.stats.health_warnings: the check notebook 06 runs on a probe batch after every epoch."""
+"""utils.analysis.stats.health_warnings: the check notebook 06 runs on a probe batch after every epoch."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from utils import get_feature_maps, load_mnist, load_trained_simplecnn
-from utils.stats import health_warnings
+from utils.analysis.stats import health_warnings
 
 
 def layer(channels: int, dead: int = 0, sparse: int = 0) -> torch.Tensor:

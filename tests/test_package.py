@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import utils
+import utils.checks
 
 _FOUND = list(pkgutil.walk_packages(utils.__path__, "utils."))
 PACKAGES = [m.name for m in _FOUND if m.ispkg]  # their __init__ files: a docstring (checks: the notebooks' imports)
@@ -38,13 +39,13 @@ def test_the_contract_and_the_errors_users_catch_come_from_utils():
 
     assert callable(capture) and callable(explore)
     assert issubclass(LayerNameError, KeyError) and issubclass(LayerNotRunError, RuntimeError)
-    assert ReusedLayerError is importlib.import_module("utils.feature_maps").ReusedLayerError
+    assert ReusedLayerError is importlib.import_module("utils.capturing.feature_maps").ReusedLayerError
     assert set(utils.__all__) <= set(dir(utils))
 
 
 def test_import_of_a_module_by_its_dotted_name_gives_the_module():
-    import utils.explorer as explorer
-    import utils.hooks as hooks
+    import utils.capturing.hooks as hooks
+    import utils.widgets.explorer as explorer
 
     assert hooks.get_feature_maps and explorer.Explorer
 
@@ -146,3 +147,20 @@ def test_no_import_cycle_in_utils():
     for name in MODULES:
         if name not in state:
             walk(name, [name])
+
+
+def test_the_editors_view_of_the_contract_matches_the_lazy_table():
+    """utils/__init__.py names each public name twice: `_HOME` (what runs) and the TYPE_CHECKING imports (what
+    editors and mypy see). They must agree, name for name and module for module."""
+    tree = ast.parse(Path(utils.__file__).read_text())
+    block = next(node for node in tree.body if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test))
+    seen = {alias.name: node.module for node in block.body if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert seen == utils._HOME
+
+
+def test_every_check_is_exported_from_utils_checks():
+    """Notebooks import their checks from utils.checks: every nbXX module's checks are there."""
+    for name in MODULES:
+        if name.startswith("utils.checks.nb"):
+            module = importlib.import_module(name)
+            assert set(module.__all__) <= set(utils.checks.__all__), f"{name} has checks utils.checks leaves out"

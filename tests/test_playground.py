@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from utils import conv_playground
-from utils.conv_geometry import PRESETS, PlaygroundError, Setting, output_size, parse_kernel
+from utils.widgets.conv_geometry import PRESETS, PlaygroundError, Setting, output_size, parse_kernel
 
 
 @pytest.fixture

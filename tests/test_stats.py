@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from utils import channel_stats
-from utils.stats import ChannelStats, ChannelStatsAccumulator
+from utils.analysis.stats import ChannelStats, ChannelStatsAccumulator
 
 
 def known_maps() -> torch.Tensor:

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from .capturing.guards import Device, eval_mode, num_threads, to_model_device
 from .data import load_mnist
-from .model_state import Device, eval_mode, num_threads, to_model_device
 from .models import CHECKPOINT, CheckpointError, SimpleCNN, load_checkpoint, save_checkpoint
 
 __all__ = ["SEED", "THREADS", "RECIPE", "EpochResult", "accuracy", "agreement", "confusion_matrix", "fit",

@@ -1,7 +1,7 @@
 """Drawing one sample's feature maps as the tiles of one image (`plot_feature_maps`).
 
-Scaling for display (`normalize_maps`) lives in `utils.scaling`, filters (`plot_filters`) in `utils.filters`; both
-are importable from here too.
+Scaling for display (`normalize_maps`) lives in `utils.plot.scaling`, filters (`plot_filters`) in
+`utils.plot.filters`.
 
 A layer's maps are drawn as the tiles of ONE image with one `imshow`, not one subplot per channel: 64 channels
 draw in a fraction of the time, and the whole grid shares one colour scale and one colorbar. The padding between
@@ -31,8 +31,8 @@ from matplotlib.axes import Axes
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 
+from ..capturing.guards import ONE_D
 from .grid import GridFigure, GridStyle, colormap_with_pad, default_ncols, draw_grid
-from .model_checks import ONE_D
 from .scaling import (
     as_index,
     as_tensor,

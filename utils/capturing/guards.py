@@ -1,20 +1,27 @@
-"""What the capture helpers check about the model and the input they are given, before torch sees them.
+"""The guards around a helper's forward pass: what it checks of the model and the input, and the model state it
+restores.
 
-Every public function that runs a model (get_feature_maps, list_layers, capture, explore) calls `check_model` and
-`check_input`, so a wrong argument gets an error that names it and says what to pass, instead of an error from
-deep inside torch (`'function' object has no attribute 'modules'`, `mat1 and mat2 shapes cannot be multiplied`).
-It also knows the wrappers that change how a model runs: `torch.compile` (the original module is `_orig_mod`) and
-TorchScript (no Python hooks at all).
+Every helper that runs a learner's model (get_feature_maps, list_layers, capture, explore, predict, the
+attributions) calls `check_model` and `check_input`, so a wrong argument gets an error that names it and the fix
+instead of one from deep inside torch; and it leaves the model as it found it (`eval_mode`, `to_model_device`,
+`num_threads`). `hook_count` and `recomputing` are the one places that read torch's private hook and autograd state.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 from torch.ao.nn import quantized as nnq
 
-__all__ = ["CONV_TYPES", "ONE_D", "check_input", "check_model", "compiled_inner", "strip_compiled"]
+__all__ = [
+    "CONV_TYPES", "ONE_D", "check_input", "check_model", "compiled_inner", "eval_mode", "hook_count", "num_threads",
+    "recomputing", "strip_compiled", "to_model_device", "Device",
+]
 
 CONV_TYPES = (nn.Conv2d, nnq.Conv2d)  # what layers=None captures: float and quantized 2-D convolutions
 ONE_D = "_course_one_d"  # an attribute capture sets on the maps of a 1-D layer (N, C, L), which look like (C, H, W)
@@ -115,3 +122,86 @@ def check_input(model: nn.Module, x: object, function: str, name: str = "x") -> 
                          f"model's first {type(conv).__name__} wants {spatial + 2} dimensions (N, C, ...). Pass "
                          f"{fix} for a batch of one.")
     return x
+
+
+T = TypeVar("T")
+Device = torch.device | str  # what the helpers' `device=` arguments accept
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode inside the block; afterwards every submodule's own train/eval flag as it was.
+
+    A model already in eval mode (the usual case) is left alone. Also used by utils.analysis.attribution.
+
+    >>> model = SimpleCNN().train()
+    >>> with eval_mode(model):
+    ...     model.training
+    False
+    >>> model.training
+    True
+    """
+    training = [module for module in model.modules() if module.training]
+    if training:
+        model.eval()
+    try:
+        yield
+    finally:
+        for module in training:  # exactly those that were in training mode, whatever their parents were
+            module.training = True
+
+
+@contextmanager
+def num_threads(threads: int) -> Iterator[None]:
+    """torch computes with `threads` CPU threads inside the block; afterwards with as many as before.
+
+    >>> import torch
+    >>> before = torch.get_num_threads()
+    >>> with num_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def to_model_device(model: nn.Module, x: T) -> T:
+    """x moved to the device of the model's first parameter or buffer, when x is a tensor and they differ.
+
+    >>> to_model_device(SimpleCNN(), torch.zeros(1)).device
+    device(type='cpu')
+    """
+    first: torch.Tensor | None = next(iter(model.parameters()), None)
+    if first is None:
+        first = next(iter(model.buffers()), None)
+    if isinstance(x, torch.Tensor) and first is not None and x.device != first.device:
+        return x.to(first.device)  # type: ignore[return-value]  # a tensor in, a tensor out
+    return x
+
+
+def hook_count(model: nn.Module) -> int:
+    """How many forward hooks (pre-hooks included) are attached to the model and its submodules.
+
+    torch has no public way to list hooks, so this is the one place that reads its private `_forward_hooks`.
+
+    >>> model = SimpleCNN()
+    >>> handle = model.conv1.register_forward_hook(lambda module, args, output: None)
+    >>> hook_count(model), handle.remove(), hook_count(model)
+    (1, None, 0)
+    """
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+def recomputing() -> bool:
+    """True while autograd runs a backward pass: a forward call now is activation checkpointing recomputing.
+
+    >>> recomputing()
+    False
+    """
+    return torch._C._current_graph_task_id() != -1

@@ -2,7 +2,7 @@
 
 `maps[name]` is the one output of a layer that ran once; a layer that ran several times raises ReusedLayerError and
 `maps.calls(name)` gives every output in order; a requested layer that never ran raises LayerNotRunError, which names
-the likely cause. The hooks that fill it live in `utils.hooks`.
+the likely cause. The hooks that fill it live in `utils.capturing.hooks`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Iterable, Iterator, Mapping
 
 import torch
 
-from .layer_names import LayerNameError, unknown_name_error
-from .model_checks import strip_compiled
+from .guards import strip_compiled
+from .layers import LayerNameError, unknown_name_error
 
 __all__ = ["FeatureMaps", "LayerNotRunError", "ReusedLayerError"]
 

@@ -5,7 +5,7 @@ pooling and Linear layer, and returns what each of them produced (a layer that r
 `pool`, appears twice), with the class probabilities. `plot_network(model, image)` draws that as one figure:
 input -> conv1's maps -> after ReLU and pooling -> conv2's maps -> the fully connected layers as bars -> the 10
 probabilities, each grid at the same size per value, so the maps visibly shrink from layer to layer. The
-draw-a-digit widget (`utils.draw`) shows the same stages, live.
+draw-a-digit widget (`utils.widgets.draw`) shows the same stages, live.
 
 Any model that takes a (N, 1, 28, 28) batch and returns (N, 10) class scores works; another model gets a
 ModelShapeError saying what is needed.
@@ -22,9 +22,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import nn
 
-from .display import plot_feature_maps
-from .model_checks import check_model
-from .model_state import eval_mode, num_threads, to_model_device
+from ..capturing.guards import check_model, eval_mode, num_threads, to_model_device
+from ..plot.maps import plot_feature_maps
 
 __all__ = ["ModelShapeError", "NetworkView", "Stage", "check_digit_model", "network_view", "plot_network"]
 

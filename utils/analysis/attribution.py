@@ -4,7 +4,7 @@
     grad_cam(model, x, "conv2")     # (N, H, W): Grad-CAM at conv2, placed on the input by receptive field, in [0, 1]
 
 Grad-CAM's (h, w) map has one value per cell of the layer. `placement="receptive_field"` (the default) puts each
-value at the centre of the input pixels that cell sees, measured from the model (utils.receptive_field), and
+value at the centre of the input pixels that cell sees, measured from the model (utils.analysis.receptive_field), and
 interpolates between centres; `"stretch"` spreads the grid evenly over the whole input, as most libraries do,
 which is only right when the cells' fields tile the input edge to edge; `"none"` returns the (h, w) map itself.
 
@@ -29,9 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layer_names import find_layer
-from .model_checks import check_model
-from .model_state import eval_mode, to_model_device
+from ..capturing.guards import check_model, eval_mode, to_model_device
+from ..capturing.layers import find_layer
 from .receptive_field import CellGeometry, receptive_field
 
 Target = int | Sequence[int] | torch.Tensor | None

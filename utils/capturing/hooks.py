@@ -8,8 +8,8 @@
 
 Names are the dotted paths of `model.named_modules()` ("conv1", "layer1.0.conv2", "features.3"); `list_layers`
 prints them. Every hook is removed when the block ends, also when it raises, so nothing stays attached to the
-model. What a capture returns is in `utils.feature_maps`, `find_layer` in `utils.layer_names`, `list_layers` in
-`utils.layer_table`, and `eval_mode`, `to_model_device` and `hook_count` in `utils.model_state`.
+model. What a capture returns is in `feature_maps`, the names in `layers`, and the model checks and state
+(`eval_mode`, `to_model_device`, `hook_count`) in `guards`, beside this module in `utils.capturing`.
 
 What is stored is a copy of each output, detached from autograd, so a FeatureMaps holds no reference to the model
 or its graph: its memory is the copies and nothing else. A layer that returns a dict, tuple or list of tensors (a
@@ -32,9 +32,19 @@ import torch
 from torch import nn
 
 from .feature_maps import FeatureMaps
-from .layer_names import find_layer
-from .model_checks import CONV_TYPES, ONE_D, check_input, check_model, compiled_inner, strip_compiled
-from .model_state import Device, eval_mode, recomputing, to_model_device
+from .guards import (
+    CONV_TYPES,
+    ONE_D,
+    Device,
+    check_input,
+    check_model,
+    compiled_inner,
+    eval_mode,
+    recomputing,
+    strip_compiled,
+    to_model_device,
+)
+from .layers import find_layer
 
 LayerRef = str | nn.Module
 ONE_D_TYPES = (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AvgPool1d, nn.ConvTranspose1d)

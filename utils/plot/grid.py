@@ -1,10 +1,11 @@
 """The grid figure every plot in the course draws: tiles laid out in ONE image, sized to the grid, with labels,
-dead-channel outlines, a title and a colorbar. plot_feature_maps and plot_filters (utils.display, utils.filters) and the
-explorer build on it; one imshow for the whole grid is what keeps 64 channels fast.
+dead-channel outlines, a title and a colorbar. One imshow for the whole grid keeps 64 channels fast, and tile labels
+are glyph outlines (one filled path per colour, `text_patch`) rather than one Text artist per label.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import textwrap
@@ -16,13 +17,16 @@ from matplotlib import colormaps, rcParams
 from matplotlib.axes import Axes
 from matplotlib.colors import Colormap, to_rgb
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties, findfont, get_font
 from matplotlib.image import AxesImage
-from matplotlib.patches import Rectangle
+from matplotlib.patches import PathPatch, Rectangle
+from matplotlib.path import Path as MplPath
+from matplotlib.textpath import TextPath
 
-from .glyphs import text_patch
-
-__all__ = ["GridFigure", "GridLayout", "GridStyle", "DEAD_COLOUR", "LABEL_COLOUR", "SEQUENTIAL", "DIVERGING",
-           "colormap_with_pad", "default_ncols", "draw_grid"]
+__all__ = [
+    "DEAD_COLOUR", "DIVERGING", "LABEL_COLOUR", "SEQUENTIAL", "colormap_with_pad", "default_ncols", "draw_grid",
+    "text_patch", "GridFigure", "GridLayout", "GridStyle",
+]
 
 SEQUENTIAL, DIVERGING = "viridis", "RdBu_r"  # default colormaps: values >= 0, signed values
 DEAD_COLOUR, LABEL_COLOUR = "#d62728", "#222222"
@@ -263,3 +267,44 @@ def _add_colorbar(figure: Figure, ax: Axes, shown: AxesImage, style: GridStyle, 
         bar.set_ticks(positions, labels=names)
     bar.ax.tick_params(labelsize=8)
     bar.set_label(style.colorbar_label, fontsize=8)
+
+
+_GLYPH_SIZE = 100.0  # points; outlines are computed at this size and scaled
+
+
+@functools.lru_cache(maxsize=512)
+def _glyph(char: str, font_file: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """The outline of one character in one font file (vertices in points at _GLYPH_SIZE, codes), and its advance."""
+    font = get_font(font_file)
+    font.set_size(_GLYPH_SIZE, 72)
+    advance = font.load_char(ord(char)).linearHoriAdvance / 65536
+    if char.isspace():
+        return np.zeros((0, 2)), np.zeros(0, dtype=MplPath.code_type), advance
+    path = TextPath((0, 0), char, prop=FontProperties(fname=font_file, size=_GLYPH_SIZE))
+    return np.asarray(path.vertices, dtype=float), np.asarray(path.codes), advance
+
+
+def text_patch(items: list[tuple[float, float, str]], size: float, colour: str, bold: bool = False) -> PathPatch:
+    """Texts (x, baseline y, string) in an image's data coordinates (y down), `size` image pixels per em, as one patch.
+
+    The font is matplotlib's current default (rcParams), looked up at each call.
+
+    >>> patch = text_patch([(0.0, 10.0, "ch 0"), (30.0, 10.0, "ch 1")], size=8.0, colour="black")
+    >>> patch.get_path().vertices.shape[1], patch.get_visible()
+    (2, True)
+    """
+    font_file = findfont(FontProperties(weight="bold" if bold else "normal"))
+    factor = size / _GLYPH_SIZE
+    vertices, codes = [], []
+    for x, y, text in items:
+        cursor = 0.0
+        for char in text:
+            outline, kinds, advance = _glyph(char, font_file)
+            if len(outline):
+                vertices.append(np.column_stack([x + (outline[:, 0] + cursor) * factor, y - outline[:, 1] * factor]))
+                codes.append(kinds)
+            cursor += advance
+    if not vertices:
+        return PathPatch(MplPath(np.zeros((1, 2))), visible=False)
+    return PathPatch(MplPath(np.concatenate(vertices), np.concatenate(codes)), facecolor=colour, edgecolor="none",
+                     linewidth=0)

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .layer_names import find_layer
-from .model_state import eval_mode, to_model_device
+from ..capturing.guards import eval_mode, to_model_device
+from ..capturing.layers import find_layer
 
 __all__ = ["CellGeometry", "receptive_field"]
 

@@ -1,7 +1,7 @@
 """Feature maps scaled for display (`normalize_maps`), and the checks every drawing helper makes of its values.
 
-`utils.display` (feature maps), `utils.filters` (convolution filters) and the widgets draw through these: a tensor,
-array or nested list becomes a detached tensor (`as_tensor`), empty input and NaN or infinite values are refused
+`utils.plot.maps` (feature maps), `utils.plot.filters` (convolution filters) and the widgets draw through these: a
+tensor, array or nested list becomes a detached tensor (`as_tensor`), empty input and NaN or infinite values are refused
 with the fix (`check_not_empty`, `check_finite`), and the scaling modes and percentile clipping are checked in one
 place (`check_mode`, `check_clip`).
 """

@@ -6,8 +6,8 @@ and the output map with the chosen value; the line above it fills the output-siz
 An impossible setting (a stride or dilation of 0, a kernel wider than the padded input, a kernel that is not a
 grid of numbers) is refused with a message on screen and the figure keeps the last possible view.
 
-As in `utils.explorer`, the figure is made once and kept: a move updates its artists in place and sends it to the
-page as a PNG in an `ipywidgets.Image`, so it works wherever the standard widgets do.
+As in `utils.widgets.explorer`, the figure is made once and kept: a move updates its artists in place and sends it
+to the page as a PNG in an `ipywidgets.Image`, so it works wherever the standard widgets do.
 
     playground = conv_playground({"digit": digit, "photo": photo})  # the widget: end a cell with it
     playground.show(stride=2, padding=1)                             # set controls from code (one redraw)

@@ -1,7 +1,7 @@
 """An interactive feature-map explorer for notebooks: `explore(model, images)` returns an ipywidgets widget.
 
 The model runs once, when the explorer is made: every requested layer's maps and the predictions are captured
-for every image (`utils.hooks`). Moving a control only redraws the figure, which is made once and kept: the
+for every image (`utils.capturing.hooks`). Moving a control only redraws the figure, which is made once and kept: the
 input image is updated in place, the grid of maps is redrawn into its axes by `plot_feature_maps`, and the
 figure is sent to the page as a PNG in an `ipywidgets.Image`. That needs nothing but the standard widgets and
 the inline backend, so it works alike in JupyterLab, Jupyter Notebook, Colab, Binder and VS Code.
@@ -28,12 +28,11 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from torch import nn
 
-from .display import plot_feature_maps
-from .feature_maps import FeatureMaps, LayerNotRunError, ReusedLayerError
-from .hooks import LayerRef, capture
-from .model_checks import check_input, check_model
-from .model_state import eval_mode, to_model_device
-from .scaling import MODES
+from ..capturing.feature_maps import FeatureMaps, LayerNotRunError, ReusedLayerError
+from ..capturing.guards import check_input, check_model, eval_mode, to_model_device
+from ..capturing.hooks import LayerRef, capture
+from ..plot.maps import plot_feature_maps
+from ..plot.scaling import MODES
 
 __all__ = ["Explorer", "View", "explore"]
 

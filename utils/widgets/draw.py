@@ -2,7 +2,7 @@
 
 The learner draws in the browser (mouse, pen or finger); at the end of each stroke the strokes go to Python in one
 message, become a 28x28 input the way MNIST's digits were made (`strokes_to_digit`), and the model runs once with
-hooks on every layer (`utils.overview.network_view`). The browser then draws every stage from the numbers it gets
+hooks on every layer (`network_view`). The browser then draws every stage from the numbers it gets
 back: the input the model sees, conv1's maps, the maps after ReLU and pooling, conv2's maps, the fully connected
 layers as bars and the 10 probabilities. Colours are the course's: signed maps on the diverging scale centred on 0,
 maps after a ReLU on viridis, dead channels outlined in red.
@@ -42,9 +42,9 @@ from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 from torch import nn
 
-from .grid import DIVERGING, SEQUENTIAL
-from .overview import NetworkView, as_digit, check_digit_model, network_view, plot_network
-from .scaling import normalize_maps
+from ..plot.grid import DIVERGING, SEQUENTIAL
+from ..plot.scaling import normalize_maps
+from .network_view import NetworkView, as_digit, check_digit_model, network_view, plot_network
 
 __all__ = ["CANVAS_PX", "DEFAULT_PEN", "EMPTY_MESSAGE", "draw_digit", "strokes_to_digit"]
 
