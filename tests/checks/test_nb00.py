@@ -5,12 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.checks.answers import outcome
 from utils import checks, load_mnist
 from utils.checks.nb00 import STORED_PIXEL, check_transformed_pixel
-
-
-def outcome(capsys, result):
-    return bool(result), capsys.readouterr().out.strip()
 
 
 @pytest.mark.parametrize("answer, expected_kind", [

@@ -7,11 +7,8 @@ import math
 import pytest
 import torch
 
+from tests.checks.answers import outcome
 from utils.checks import check_channel_grid, check_clipped_symmetric_limits
-
-
-def outcome(capsys, result):
-    return bool(result), capsys.readouterr().out.strip()
 
 
 def grid_by_rows(maps, ncols):

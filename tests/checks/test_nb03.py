@@ -5,13 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.checks.answers import outcome
 from utils import checks
 from utils.checks import check_wide_conv2_parameters
-
-
-def outcome(capsys, result):
-    return bool(result), capsys.readouterr().out.strip()
-
 
 RIGHT = sum(p.numel() for p in torch.nn.Conv2d(16, 64, 3).parameters())
 

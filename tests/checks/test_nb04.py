@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.checks.answers import outcome
 from utils import get_feature_maps
 from utils.checks import (
     check_capture_conv1,
@@ -14,10 +15,6 @@ from utils.checks import (
     check_record_shapes,
     nested_exercise_model,
 )
-
-
-def outcome(capsys, result):
-    return bool(result), capsys.readouterr().out.strip()
 
 
 def make_record_shapes(*, dict_store=False, leave_hooks=False, no_finally=False, tensors=False, with_root=False,

@@ -5,13 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.checks.answers import outcome
 from utils import channel_stats, checks, get_feature_maps, load_mnist, load_trained_simplecnn
 from utils.checks import check_seven_to_two
 from utils.checks.exercise_models import BROKEN, RARE
-
-
-def outcome(capsys, result):
-    return bool(result), capsys.readouterr().out.strip()
 
 
 @pytest.fixture(scope="module")

@@ -4,19 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from tests.checks.answers import assert_fails, outcome
 from utils import channel_stats, checks
-
-
-def outcome(capsys, result):
-    return bool(result), capsys.readouterr().out.strip()
-
-
-def assert_fails(capsys, result, words, answer=None):
-    ok, message = outcome(capsys, result)
-    assert not ok and message.startswith("✗ Not yet:"), message
-    assert words in message, message
-    if answer is not None:
-        assert answer not in message, message
 
 
 def test_dead_fraction(capsys):
