@@ -19,8 +19,8 @@ LINT_INSTALLED := $(VENV)/.installed-lint
 # JupyterLab settings for the course (no news question over the notebooks), copied into .venv by `make lab`.
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.d/feature-maps-course.json
 NOTEBOOK00 := notebooks/00_start_here.ipynb
-NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600
-# `make test` forks each notebook's kernel from one that has imported torch (tests/forked_kernel.py);
+NBVAL := --nbval --nbval-sanitize-with tests/support/nbval_sanitize.cfg --nbval-cell-timeout 600
+# `make test` forks each notebook's kernel from one that has imported torch (tests/support/forked_kernel.py);
 # `make portable` and `make smoke` start every kernel afresh, as Jupyter does.
 FORKED := --nbval-kernel-name course-forked
 FRESH := --nbval-current-env
@@ -86,7 +86,7 @@ lint: $(LINT_INSTALLED)
 		&& $(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml; \
 	else echo "make lint: check-jsonschema and zizmor need Python 3.11 or newer; their checks are skipped here."; fi
 
-# The code linters, then pytest of tests/ (tests/test_launch.py runs the workflow, issue-form and citation checks of
+# The code linters, then pytest of tests/ (tests/repo/test_launch.py runs the workflow, issue-form and citation checks of
 # `make lint` too where its tools are installed, after `make lint` or `make install`), the doctests of utils/ and strict nbval over every notebook (solutions included),
 # offline, on every core: one pytest worker per core (JOBS=1 for one), each file (a notebook's cells run in order
 # in one kernel) kept on one worker, the slowest files first (conftest.py). OpenMP threads wait passively, so two
@@ -106,7 +106,7 @@ test: $(TEST_INSTALLED)
 # Every notebook and the retraining tests again with the plain (non-SIMD) CPU kernels: another processor's
 # rounding, replayed on this one, so that an output that only reproduces on one kind of CPU cannot land (.ci/run).
 portable: $(TEST_INSTALLED)
-	ATEN_CPU_CAPABILITY=default $(RUN) $(PARALLEL) tests/test_models_train.py notebooks $(NBVAL) $(FRESH)
+	ATEN_CPU_CAPABILITY=default $(RUN) $(PARALLEL) tests/test_train.py notebooks $(NBVAL) $(FRESH)
 
 # Every test and notebook (strict nbval) with Colab's versions (.ci/colab.txt: IPython 7.34, ipywidgets 7.7.1, torch
 # 2.11 ...) in their own .venv-colab, made with PYTHON (Colab's is 3.13). Colab has its own front end, not JupyterLab,
@@ -164,9 +164,9 @@ site: $(SITE_INSTALLED)
 	$(BIN)/python -m sphinx -b html -W --keep-going -q -d build/site-doctrees -c site notebooks $(SITE)
 
 # The site built, then opened from disk in headless Chromium: every page, figure, launch button, previous/next
-# link, and a search (tests/test_site.py; .ci/run).
+# link, and a search (tests/repo/test_site.py; .ci/run).
 site-test: site $(TEST_INSTALLED)
-	COURSE_SITE=$(SITE) $(BIN)/python -m pytest -q -p no:xdist tests/test_site.py
+	COURSE_SITE=$(SITE) $(BIN)/python -m pytest -q -p no:xdist tests/repo/test_site.py
 
 clean:
 	rm -rf $(VENV) $(COLAB_VENV) .pytest_cache .ruff_cache .mypy_cache test-artifacts reports build/site build/site-doctrees \

@@ -22,7 +22,7 @@ import torch  # noqa: E402
 from torchvision.utils import make_grid  # noqa: E402
 
 from benchmarks.common import Row, compare, fix_threads, print_rows, time_interleaved  # noqa: E402
-from utils.display import plot_feature_maps  # noqa: E402
+from utils.plot.maps import plot_feature_maps  # noqa: E402
 
 DPI = 100
 

@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 
 from benchmarks.common import Row, Timing, fix_threads, print_rows, redraw_rows  # noqa: E402
 from utils import load_mnist, load_trained_simplecnn  # noqa: E402
-from utils.explorer import DPI, _png, explore  # noqa: E402
+from utils.widgets.explorer import DPI, _png, explore  # noqa: E402
 
 GOAL_S = 0.25  # median redraw
 

@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 
 from benchmarks.common import Row, Timing, fix_threads, print_rows, redraw_rows  # noqa: E402
 from utils import conv_playground, load_mnist  # noqa: E402
-from utils.playground_canvas import DPI, png  # noqa: E402
+from utils.widgets.playground_canvas import DPI, png  # noqa: E402
 
 GOAL_S = 0.1  # median redraw
 

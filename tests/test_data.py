@@ -37,7 +37,8 @@ def test_items_equal_torchvisions_transform_of_each_pil_image_bit_for_bit():
     """Every test digit (all 256 byte values occur) one by one and in shuffled batches."""
     from torchvision import datasets
 
-    from utils.data import SUBSET_ROOT, mnist_transform
+    from utils.data import SUBSET_ROOT
+    from utils.mnist import mnist_transform
     from utils.train import make_loader
 
     ours = load_mnist(train=False, verbose=False)

@@ -1,18 +1,14 @@
 """Helpers for the course "Feature maps in PyTorch": the names below are its stable public contract.
 
-Everything else lives in the modules, one per concern, each named after its concern (never after a function it
-exports, so `utils.hooks` is always the module):
-- data and mnist (the digits), models, train;
-- hooks (capture with forward hooks), feature_maps (what a capture returns), layer_table (list_layers),
-  layer_names, model_checks and model_state (a model's mode, device and hooks around a helper's forward pass);
-- display (feature maps as one image), filters, scaling (normalize_maps and the value checks), grid and glyphs
-  (the one-image grid and its tile labels), stats;
-- explorer and playground (the interactive widgets; the playground's arithmetic in conv_geometry, its figures in
-  playground_canvas), draw and overview (draw a digit, the whole network at once);
-- attribution and receptive_field, checks (exercise checks, one module per notebook), course (the setup cell).
+The folders are the map: `capturing/` (forward hooks, FeatureMaps, layer names, the guards around a helper's
+forward pass), `plot/` (normalize_maps, the one-image grid, feature maps, filters), `analysis/` (statistics,
+attribution, receptive fields), `widgets/` (explorer, playground, draw-a-digit and its network view); at the top the
+plumbing the notebooks import directly (data, mnist, models, train, course) and `checks/` (one module per notebook).
+Every name lives in one module, named after its concern (so `utils.capturing.hooks` is always the module).
 
 The names are imported on first use (PEP 562), so `import utils` costs next to nothing and a notebook that never
-draws a widget never loads ipywidgets: `from utils import load_mnist` loads the data module and no more.
+draws a widget never loads ipywidgets: `from utils import load_mnist` loads the data module and no more. The
+subpackages' `__init__` files import nothing, or this laziness would be lost.
 """
 
 from __future__ import annotations
@@ -20,28 +16,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-# public name -> the module that defines it
+# public name -> the module that defines it (tests/repo/test_package.py checks the TYPE_CHECKING block against it)
 _HOME = {
     "load_mnist": "data", "SimpleCNN": "models", "load_trained_simplecnn": "train",
-    "list_layers": "layer_table", "capture": "hooks", "get_feature_maps": "hooks", "FeatureMaps": "feature_maps",
-    "LayerNameError": "layer_names", "LayerNotRunError": "feature_maps", "ReusedLayerError": "feature_maps",
-    "normalize_maps": "scaling", "plot_feature_maps": "display",
-    "channel_stats": "stats",
-    "explore": "explorer", "draw_digit": "draw", "conv_playground": "playground",
-    "saliency": "attribution", "grad_cam": "attribution",
+    "list_layers": "capturing.layers", "capture": "capturing.hooks", "get_feature_maps": "capturing.hooks",
+    "FeatureMaps": "capturing.feature_maps", "LayerNameError": "capturing.layers",
+    "LayerNotRunError": "capturing.feature_maps", "ReusedLayerError": "capturing.feature_maps",
+    "normalize_maps": "plot.scaling", "plot_feature_maps": "plot.maps",
+    "channel_stats": "analysis.stats", "saliency": "analysis.attribution", "grad_cam": "analysis.attribution",
+    "explore": "widgets.explorer", "draw_digit": "widgets.draw", "conv_playground": "widgets.playground",
 }
 
-__all__ = [
-    "load_mnist", "SimpleCNN", "load_trained_simplecnn",
-    "list_layers", "capture", "get_feature_maps", "FeatureMaps",
-    "LayerNameError", "LayerNotRunError", "ReusedLayerError",
-    "normalize_maps", "plot_feature_maps",
-    "channel_stats",
-    "explore", "draw_digit",
-    "conv_playground",
-    "saliency", "grad_cam",
-]
-assert set(__all__) == set(_HOME), "every public name needs its home module"
+__all__ = list(_HOME)
 
 
 def __getattr__(name: str) -> Any:
@@ -56,18 +42,22 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-if TYPE_CHECKING:  # what type checkers and editors see
-    from .attribution import grad_cam, saliency
-    from .data import load_mnist
-    from .display import plot_feature_maps
-    from .draw import draw_digit
-    from .explorer import explore
-    from .feature_maps import FeatureMaps, LayerNotRunError, ReusedLayerError
-    from .hooks import capture, get_feature_maps
-    from .layer_names import LayerNameError
-    from .layer_table import list_layers
-    from .models import SimpleCNN
-    from .playground import conv_playground
-    from .scaling import normalize_maps
-    from .stats import channel_stats
-    from .train import load_trained_simplecnn
+if TYPE_CHECKING:  # what type checkers and editors see (`x as x`: an explicit re-export)
+    from .analysis.attribution import grad_cam as grad_cam
+    from .analysis.attribution import saliency as saliency
+    from .analysis.stats import channel_stats as channel_stats
+    from .capturing.feature_maps import FeatureMaps as FeatureMaps
+    from .capturing.feature_maps import LayerNotRunError as LayerNotRunError
+    from .capturing.feature_maps import ReusedLayerError as ReusedLayerError
+    from .capturing.hooks import capture as capture
+    from .capturing.hooks import get_feature_maps as get_feature_maps
+    from .capturing.layers import LayerNameError as LayerNameError
+    from .capturing.layers import list_layers as list_layers
+    from .data import load_mnist as load_mnist
+    from .models import SimpleCNN as SimpleCNN
+    from .plot.maps import plot_feature_maps as plot_feature_maps
+    from .plot.scaling import normalize_maps as normalize_maps
+    from .train import load_trained_simplecnn as load_trained_simplecnn
+    from .widgets.draw import draw_digit as draw_digit
+    from .widgets.explorer import explore as explore
+    from .widgets.playground import conv_playground as conv_playground

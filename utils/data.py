@@ -20,15 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # torchvision is imported where it is used: its import loads every model definition
-    from torchvision import datasets, transforms
+    from torchvision import datasets
 
 __all__ = ["DATA_DIR", "DatasetFileError", "check_idx_files", "download_full_mnist", "load_mnist", "mirror_url",
-           "mnist_transform", "main"]
+           "main"]
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 FULL_ROOT = DATA_DIR  # torchvision reads <root>/MNIST/raw/
 SUBSET_ROOT = DATA_DIR / "mnist_subset"  # the bundled 4000/1000 digits, never written to at run time
-MEAN, STD = (0.5,), (0.5,)
 DOWNLOAD_TIMEOUT_S = 10
 MIRROR_VARIABLE = "COURSE_MNIST_MIRROR"  # another address to download from (a local server, in the tests)
 
@@ -43,13 +42,6 @@ IDX_FILES = {
 
 class DatasetFileError(RuntimeError):
     """An MNIST file that is missing, truncated or not an IDX file."""
-
-
-def mnist_transform() -> transforms.Compose:
-    """The course's transform: pixels to [0, 1] with ToTensor, then to [-1, 1] with Normalize((0.5,), (0.5,))."""
-    from torchvision import transforms
-
-    return transforms.Compose([transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
 
 
 def check_idx_files(root: Path) -> None:

@@ -11,11 +11,16 @@ import os
 from typing import Any
 
 import torch
-from torchvision import datasets
+from torchvision import datasets, transforms
 
-from .data import MEAN, STD, mnist_transform
+__all__ = ["MEAN", "STD", "CourseMNIST", "mnist_transform"]
 
-__all__ = ["CourseMNIST"]
+MEAN, STD = (0.5,), (0.5,)
+
+
+def mnist_transform() -> transforms.Compose:
+    """The course's transform: pixels to [0, 1] with ToTensor, then to [-1, 1] with Normalize((0.5,), (0.5,))."""
+    return transforms.Compose([transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
 
 
 class CourseMNIST(datasets.MNIST):

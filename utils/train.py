@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from .capturing.guards import Device, eval_mode, num_threads, to_model_device
 from .data import load_mnist
-from .model_state import Device, eval_mode, to_model_device
 from .models import CHECKPOINT, CheckpointError, SimpleCNN, load_checkpoint, save_checkpoint
 
 __all__ = ["SEED", "THREADS", "RECIPE", "EpochResult", "accuracy", "agreement", "confusion_matrix", "fit",
@@ -213,17 +213,12 @@ def train_reference_model(path: str | Path = CHECKPOINT, *, progress: bool = Fal
     The caller's random state and thread count are left as they were.
     """
     train_set, test_set = load_mnist(True), load_mnist(False)
-    threads = torch.get_num_threads()
-    with torch.random.fork_rng(devices=[]):
-        try:
-            torch.manual_seed(SEED)
-            torch.set_num_threads(THREADS)
-            environment = training_environment()
-            model = SimpleCNN()
-            history = fit(model, train_set, test_set, epochs=RECIPE["epochs"], lr=RECIPE["lr"],
-                          batch_size=RECIPE["batch_size"], seed=SEED, device="cpu", progress=progress)
-        finally:
-            torch.set_num_threads(threads)
+    with torch.random.fork_rng(devices=[]), num_threads(THREADS):
+        torch.manual_seed(SEED)
+        environment = training_environment()
+        model = SimpleCNN()
+        history = fit(model, train_set, test_set, epochs=RECIPE["epochs"], lr=RECIPE["lr"],
+                      batch_size=RECIPE["batch_size"], seed=SEED, device="cpu", progress=progress)
     save_checkpoint(model, path, **RECIPE, data="bundled subset", **environment,
                     test_accuracy=history[-1].test_accuracy)
     return model

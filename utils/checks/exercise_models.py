@@ -7,9 +7,9 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from ..capturing.guards import Device
+from ..capturing.hooks import get_feature_maps
 from ..data import load_mnist
-from ..hooks import get_feature_maps
-from ..model_state import Device
 from ..train import load_trained_simplecnn
 
 __all__ = ["BROKEN", "RARE", "damaged_simplecnn", "bar_images", "nested_exercise_model", "held_out_digits",

@@ -7,8 +7,8 @@ from typing import Any
 
 import torch
 
-from ..hooks import get_feature_maps
-from ..model_state import hook_count
+from ..capturing.guards import hook_count
+from ..capturing.hooks import get_feature_maps
 from ..models import SimpleCNN
 from ..train import load_trained_simplecnn
 from .core import CheckResult, as_ints, as_number, call, fail, is_int, missing, not_answered, report

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 
 import torch
 
-from ..draw import strokes_to_digit
-from ..overview import network_view
-from ..stats import channel_stats
+from ..analysis.stats import channel_stats
 from ..train import load_trained_simplecnn
+from ..widgets.draw import strokes_to_digit
+from ..widgets.network_view import network_view
 from .core import CheckResult, as_number, fail, missing, not_answered, report
 from .exercise_models import bar_images, conv2_maps, damaged_simplecnn, held_out_digits
 

@@ -1,0 +1,1 @@
+"""What the maps mean: channel statistics, saliency and Grad-CAM, receptive fields."""

@@ -1,0 +1,173 @@
+"""Where a layer's cells sit on the input, measured from the model itself.
+
+    geometry = receptive_field(model, "conv2", x)   # CellGeometry(stride=(2.0, 2.0), offset=(6.5, 6.5), ...)
+    rows, cols = geometry.centres(8, 8)             # input pixel of each cell's centre: 6.5, 8.5, ..., 20.5
+
+Cell (r, c) of a convolutional layer's (h, w) output is computed from a window of input pixels, its receptive
+field. Its centre is `offset + stride * r` in pixel indices (pixel i covers i - 0.5 .. i + 0.5). Nothing here reads
+kernel sizes or paddings from a table of layer types: the gradient of one cell with respect to the input is nonzero
+exactly on the pixels that cell sees, so the span of that gradient is the field. Two neighbouring cells give the
+stride, one of them the offset. A deep layer's field can be larger than the image (435 px for resnet18's `layer4`);
+the measurement then probes on a larger random input, up to `max_probe` px, running the model only as far as the
+layer, so a fixed-size classifier head after it does not get in the way.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..capturing.guards import eval_mode, to_model_device
+from ..capturing.layers import find_layer
+
+__all__ = ["CellGeometry", "receptive_field"]
+
+_PROBES = 2  # random inputs per cell: a ReLU or max-pool can hide a pixel from one input, hardly from every one
+_cache: weakref.WeakKeyDictionary[nn.Module, dict[tuple, CellGeometry]] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class CellGeometry:
+    """The input-pixel position of a layer's cells: cell (r, c) is centred on pixel
+    (offset[0] + stride[0] * r, offset[1] + stride[1] * c); `size` is one cell's receptive field in pixels
+    (rows, columns) and `probe` the input size it was measured on."""
+
+    stride: tuple[float, float]
+    offset: tuple[float, float]
+    size: tuple[int, int]
+    probe: tuple[int, int]
+
+    def centres(self, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The centres of an (h, w) grid's rows and columns, in input pixels (float64).
+
+        >>> CellGeometry((2.0, 2.0), (6.5, 6.5), (14, 14), (28, 28)).centres(3, 2)
+        (tensor([ 6.5000,  8.5000, 10.5000], dtype=torch.float64), tensor([6.5000, 8.5000], dtype=torch.float64))
+        """
+        rows = self.offset[0] + self.stride[0] * torch.arange(h, dtype=torch.float64)
+        cols = self.offset[1] + self.stride[1] * torch.arange(w, dtype=torch.float64)
+        return rows, cols
+
+
+class _Reached(BaseException):
+    """Raised by the probe's hook once the layer has run: nothing after it is needed."""
+
+
+def receptive_field(model: nn.Module, layer: str, x: torch.Tensor, *, max_probe: int = 2048) -> CellGeometry:
+    """Measure where `layer`'s cells sit on inputs shaped like x (N, C, H, W), from the gradient's reach.
+
+    The result is cached per model, layer and input size (it depends on the architecture, not on the weights).
+
+    >>> from utils import SimpleCNN
+    >>> receptive_field(SimpleCNN(), "conv2", torch.zeros(1, 1, 28, 28))
+    CellGeometry(stride=(2.0, 2.0), offset=(6.5, 6.5), size=(14, 14), probe=(28, 28))
+    """
+    module = find_layer(model, layer)
+    key = (layer, id(module), tuple(x.shape[1:]), x.dtype)
+    known = _cache.setdefault(model, {})
+    if key not in known:
+        known[key] = _measure(model, module, layer, x, max_probe)
+    return known[key]
+
+
+def _measure(model: nn.Module, module: nn.Module, layer: str, x: torch.Tensor, max_probe: int) -> CellGeometry:
+    height, width = x.shape[-2:]
+    while True:
+        spans, grid = _spans(model, module, x, (height, width))
+        row, col = (grid[0] - 1) // 2, (grid[1] - 1) // 2  # the probed cell; its neighbour is one further
+        rows = _axis(spans[0], spans[1], row, grid[0], height)
+        cols = _axis(spans[2], spans[3], col, grid[1], width)
+        if rows and cols:
+            return CellGeometry(stride=(rows[0], cols[0]), offset=(rows[1], cols[1]), size=(rows[2], cols[2]),
+                                probe=(height, width))
+        if max(height, width) * 2 > max_probe:
+            raise RuntimeError(f"The receptive field of {layer!r} reaches past a {height}x{width} probe, and probing "
+                               f"beyond max_probe={max_probe} px is refused: raise max_probe, or use "
+                               f"placement='stretch'.")
+        height, width = height * 2, width * 2
+
+
+def _axis(cell: tuple[int, int], neighbour: tuple[int, int], index: int, count: int,
+          limit: int) -> tuple[float, float, int] | None:
+    """(stride, offset, field size) along one axis, from the pixel spans of cell `index` (of `count`) and of the
+    next cell; None when the probe is too small to tell.
+
+    A span that touches the probe's border may be cut short by it. One whole span gives the field; the stride is
+    the distance between the two centres when both spans are whole, else between two edges that neither border cut.
+
+    >>> _axis((0, 409), (7, 441), 6, 14, 448)  # the first cell is cut at the top: its lower edge still counts
+    (32.0, 0.0, 435)
+    """
+    def whole(span: tuple[int, int]) -> bool:
+        return span[0] > 0 and span[1] < limit - 1
+
+    if count == 1:
+        return (float(limit), sum(cell) / 2, cell[1] - cell[0] + 1) if whole(cell) else None
+    def length(span: tuple[int, int]) -> int:
+        return span[1] - span[0] + 1
+
+    if not (whole(cell) or whole(neighbour)):
+        return None
+    if whole(cell) and whole(neighbour):
+        stride = (sum(neighbour) - sum(cell)) / 2
+    elif cell[1] < limit - 1 and neighbour[1] < limit - 1:
+        stride = float(neighbour[1] - cell[1])
+    elif cell[0] > 0 and neighbour[0] > 0:
+        stride = float(neighbour[0] - cell[0])
+    else:
+        return None
+    known, at = (cell, index) if whole(cell) else (neighbour, index + 1)
+    other = neighbour if known is cell else cell
+    # a field cut short by the border without touching it (a strided window that stops before the last pixel)
+    # shows as a step that is not forward or as two fields of different sizes: probe larger
+    if stride <= 0 or length(other) > length(known) or (whole(other) and length(other) != length(known)):
+        return None
+    return stride, sum(known) / 2 - stride * at, length(known)
+
+
+def _spans(model: nn.Module, module: nn.Module, x: torch.Tensor,
+           size: tuple[int, int]) -> tuple[list[tuple[int, int]], tuple[int, int]]:
+    """Row span and column span of the input pixels reached by the middle cell and by its diagonal neighbour:
+    [rows of cell, rows of neighbour, cols of cell, cols of neighbour], and the layer's (h, w)."""
+    generator = torch.Generator().manual_seed(0)
+    probe = torch.randn(2 * _PROBES, x.shape[1], *size, generator=generator, dtype=torch.float32)
+    probe = to_model_device(model, probe.to(x.dtype)).requires_grad_(True)
+    outputs: list[torch.Tensor] = []
+
+    def stop(_module: nn.Module, _args: object, output: torch.Tensor) -> None:
+        outputs.append(output)
+        raise _Reached
+
+    handle = module.register_forward_hook(stop)
+    try:
+        with eval_mode(model), torch.enable_grad():
+            try:
+                model(probe)
+            except _Reached:
+                pass
+    finally:
+        handle.remove()
+    if not outputs or not isinstance(outputs[0], torch.Tensor) or outputs[0].dim() != 4:
+        raise RuntimeError("The layer gave no (N, C, h, w) output on the probe, so its cells cannot be placed; use "
+                           "placement='stretch'.")
+    output = outputs[0]
+    h, w = output.shape[-2:]
+    row, col = (h - 1) // 2, (w - 1) // 2
+    spans: list[tuple[int, int]] = []
+    cells = [(row, col), (row + min(1, h - 1), col + min(1, w - 1))]  # the first probes for one, the rest the other
+    with torch.enable_grad():  # the caller may be inside torch.no_grad()
+        score = torch.stack([output[k * _PROBES:(k + 1) * _PROBES, :, r, c].float().sum()
+                             for k, (r, c) in enumerate(cells)]).sum()
+        (gradient,) = torch.autograd.grad(score, probe)
+    reach = gradient.detach().abs().sum(dim=1) > 0
+    reaches = [reach[:_PROBES].any(dim=0), reach[_PROBES:].any(dim=0)]
+    for axis in (1, 0):  # rows (any over columns), then columns
+        for reach in reaches:
+            hit = reach.any(dim=axis).nonzero().flatten()
+            if len(hit) == 0:
+                raise RuntimeError("The gradient of one cell reached no input pixel on the random probes, so its "
+                                   "receptive field cannot be measured; use placement='stretch'.")
+            spans.append((int(hit[0]), int(hit[-1])))
+    return spans, (h, w)

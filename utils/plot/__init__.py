@@ -1,0 +1,1 @@
+"""Static figures: normalize_maps, the one-image grid, plot_feature_maps and plot_filters."""
