@@ -22,8 +22,8 @@ def setup(seed: int = SEED, threads: int = THREADS, device: str | None = None, v
     """
     seed_everything(seed, threads)
     _plot_defaults()
-    # On Colab nothing more is needed: the course's widgets are ipywidgets' own, which Colab's built-in widget
-    # manager shows; its custom widget manager (for third-party widgets) is left off.
+    # On Colab nothing more is needed: Colab shows ipywidgets' own widgets, and the draw pad's anywidget switches
+    # Colab's custom widget manager on by itself.
     chosen = pick_device(device)
     if verbose:
         print(f"Course setup: device {chosen.type}, seed {seed}, {threads} CPU threads.")

@@ -1,7 +1,7 @@
 """The dataset class `load_mnist` returns: torchvision's MNIST, with the course's transform done on the stored pixels.
 
-torchvision makes a PIL image of every digit, then ToTensor and Normalize turn it back into a tensor: about 40% of
-a training epoch of the SimpleCNN on the CPU. The same arithmetic on the stored uint8 pixels gives the same values,
+torchvision makes a PIL image of every digit, then ToTensor and Normalize turn it back into a tensor: a large share
+of a training epoch of the SimpleCNN on the CPU. The same arithmetic on the stored uint8 pixels gives the same values,
 bit for bit (tests/test_data.py compares every test digit, one by one and in batches), in a fraction of the time.
 """
 

@@ -18,8 +18,8 @@ from urllib.parse import unquote, urlparse
 import nbformat
 import pytest
 
-from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS, require_browser
 from tests.conftest import ROOT
+from tests.support.browser import CHROMIUM, CHROMIUM_FLAGS, require_browser
 
 sys.path.insert(0, str(ROOT / "tools"))
 import sync_notebooks  # noqa: E402

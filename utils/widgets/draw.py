@@ -7,19 +7,11 @@ back: the input the model sees, conv1's maps, the maps after ReLU and pooling, c
 layers as bars and the 10 probabilities. Colours are the course's: signed maps on the diverging scale centred on 0,
 maps after a ReLU on viridis, dead channels outlined in red.
 
-Why a small anywidget (utils/draw.js) and not a matplotlib figure in an ipywidgets.Image, as `explore` uses:
-measured in benchmarks/bench_draw.py on 2 busy cores, drawing the overview with matplotlib and rendering a PNG takes
-0.6-1.5 s per stroke, the widget's whole Python side under 20 ms (the browser paints in about 10 ms); and the
-standard widgets cannot take mouse strokes at all. An ipycanvas pad would send every mouse move through the kernel;
-this pad draws locally and sends one message per stroke.
-
-Where it runs: anywidget's front end ships in its wheel, so JupyterLab 4 and Notebook 7 need no build step and no
-network (tested here in headless Chromium). VS Code's Jupyter extension fetches a third-party widget's script from
-a CDN once allowed, and for a local kernel falls back to the copy in the Python environment (its maintainers, in
-vscode-jupyter issues 14761 and 16586; not tested here). On Colab, anywidget turns Colab's custom widget
-manager on by itself (`AnyWidget.__init__` calls `enable_custom_widget_manager`), which loads the front end from a
-CDN: Colab is online anyway. Without anywidget installed, `import utils` still works and `draw_digit` says what to
-install.
+It is a small anywidget (draw.js, draw.css) rather than a matplotlib figure in an `ipywidgets.Image` as `explore`
+uses: the standard widgets cannot take mouse strokes, and redrawing the whole network with matplotlib on every
+stroke is far slower than sending the numbers to the browser (benchmarks/bench_draw.py measures both). The pad
+draws locally and sends one message per stroke. Without anywidget installed, `import utils` still works and
+`draw_digit` says what to install.
 
     pad = draw_digit(load_trained_simplecnn())   # end a cell with it; draw with the mouse
     pad.show(image)                               # or give it a digit from load_mnist: (1, 28, 28), normalized
