@@ -121,7 +121,7 @@ def test_an_unreachable_mirror_falls_back_to_the_bundled_subset(isolated_data, m
     assert time.perf_counter() - start < 10
     out = capsys.readouterr().out
     assert "the bundled subset: full=True, but the download from http://127.0.0.1:" in out
-    assert "failed (URLError); run `make data` where there is a network." in out
+    assert "failed (URLError); once online, restart the kernel and ask again, or run `make data`." in out
     assert not (isolated_data.FULL_ROOT / "MNIST").exists()
 
 

@@ -144,8 +144,9 @@ if not roots and "google.colab" in sys.modules:  # on Colab: fetch the course on
                             capture_output=True, text=True)
     if cloned.returncode:
         raise RuntimeError(f"Could not fetch the course from {{REPO_URL}}:\\n{{cloned.stderr.strip()}}\\n"
-                           "Check the address and that this runtime is online, then run this cell again (or "
-                           "Runtime > Restart session); for another copy, set os.environ['COURSE_REPO_URL'] above.")
+                           "Check the address and that this runtime is online, then run this cell again. To "
+                           "fetch another copy, add os.environ['COURSE_REPO_URL'] = '<its address>' as the cell's "
+                           "first line.")
     roots = [clone]
 if roots and str(roots[0]) not in sys.path:
     sys.path.insert(0, str(roots[0]))  # makes `utils` (and through it data/) importable
