@@ -148,7 +148,8 @@ def _choose_root(full: bool) -> tuple[Path, str]:
         raw = download_full_mnist(FULL_ROOT, DOWNLOAD_TIMEOUT_S)
     except OSError as error:  # offline, firewall, server down or stalled: the bundled subset still works
         return SUBSET_ROOT, (f"the bundled subset: full=True, but the download from {mirror_url()} failed "
-                             f"({type(error).__name__}); once online, restart the kernel and ask again, or run `make data`")
+                             f"({type(error).__name__}); once online, restart the kernel and ask again, "
+                             "or run `make data`")
     return FULL_ROOT, f"full MNIST (full=True), just downloaded into {raw}"
 
 
