@@ -79,6 +79,30 @@ def test_after_relu_differs_from_the_paper_on_pre_relu_maps(trained, real_digits
     assert (paper - grad_cam(trained, real_digits, "conv2", placement="none", after_relu=True)).abs().max() > 0.1
 
 
+def conv_relu_conv_relu(inplace: bool) -> nn.Sequential:
+    """A small classifier whose ReLUs follow its convolutions as modules, in place or not (the same weights)."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(inplace=inplace), nn.Conv2d(4, 6, 3), nn.ReLU(inplace=inplace),
+                         nn.Flatten(), nn.Linear(6 * 8 * 8, 3)).eval()
+
+
+@pytest.mark.parametrize("layer", ["0", "2"])
+def test_an_in_place_relu_after_the_layer_changes_nothing(layer):
+    """Grad-CAM on the layer's own output (the paper), not on what an nn.ReLU(inplace=True) made of it: the same
+    as with nn.ReLU() and as Captum's LayerGradCam (which gives the same attribution in both models), and unlike
+    the after-ReLU variant."""
+    x = torch.randn(3, 1, 12, 12, generator=torch.Generator().manual_seed(1))
+    targets = torch.tensor([0, 1, 2])
+    plain, in_place = conv_relu_conv_relu(False), conv_relu_conv_relu(True)
+    reference = captum_cam(plain, plain.get_submodule(layer), x, targets)[:, 0]
+    assert torch.equal(reference, captum_cam(in_place, in_place.get_submodule(layer), x, targets)[:, 0])
+    ours = grad_cam(in_place, x, layer, targets, placement="none")
+    assert (ours - scaled(reference)).abs().max() < 1e-5
+    assert torch.equal(ours, grad_cam(plain, x, layer, targets, placement="none"))
+    after_relu = grad_cam(in_place, x, layer, targets, placement="none", after_relu=True)
+    assert (ours - after_relu).abs().max() > 0.1, "the paper's Grad-CAM became the after-ReLU variant"
+
+
 # --- Placement by receptive field --------------------------------------------------------------------------------
 
 def test_simplecnn_conv2_cells_are_centred_at_2r_plus_6_5(trained):

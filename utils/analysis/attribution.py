@@ -75,8 +75,9 @@ def grad_cam(model: nn.Module, x: torch.Tensor, layer: str, target: Target = Non
 
     after_relu=True weights the positive part of the maps, for a layer whose output the model passes through a
     ReLU that has no module to hook (SimpleCNN calls F.relu): then the maps weighted are what the next layer
-    receives. The default, False, uses the named layer's output as it is. For a layer whose output has been
-    through a ReLU already (most torchvision blocks) the two are the same.
+    receives. The default, False, uses the named layer's output as it is, also when an in-place op follows it
+    (nn.ReLU(inplace=True) in VGG, AlexNet, SqueezeNet: the model goes on with a copy of the output). For a layer
+    whose output has been through a ReLU already (most torchvision blocks) the two are the same.
 
     x is (N, C, H, W); the result is (N, H, W) (or (N, h, w)), float32, on x's device. `layer` is a name from
     `list_layers` whose output is (N, C, h, w), usually the last convolution; `target` as in `saliency`. The
@@ -135,7 +136,15 @@ def _activation_and_gradient(model: nn.Module, module: nn.Module, layer: str, in
                              target: Target) -> tuple[torch.Tensor, torch.Tensor]:
     """The layer's (N, C, h, w) output in one forward pass, and the gradient of the target scores with respect to it."""
     outputs: list[object] = []
-    handle = module.register_forward_hook(lambda _module, _args, output: outputs.append(output))
+
+    def keep(_module: nn.Module, _args: object, output: object) -> object:
+        # The model goes on with a copy, so that an in-place op after the layer (nn.ReLU(inplace=True), a
+        # residual `out += identity`) changes the copy, not the output kept here; the copy stays in the graph,
+        # so the gradient with respect to the layer's own output is the one Grad-CAM needs.
+        outputs.append(output)
+        return output.clone() if isinstance(output, torch.Tensor) else None
+
+    handle = module.register_forward_hook(keep)
     try:
         with eval_mode(model), torch.enable_grad():
             logits = model(inputs)
