@@ -297,6 +297,14 @@ def test_train_eval_mode_is_restored_and_eval_is_used(digits):
     assert [m.training for m in model.modules()] == modes and hooks_left(model) == 0
 
 
+@pytest.mark.parametrize("layers", [b"conv1", bytearray(b"conv1")])
+def test_layers_as_bytes_is_a_type_error_naming_layers(cnn, digits, layers):
+    for call in (lambda: get_feature_maps(cnn, digits, layers), lambda: capture(cnn, layers).__enter__()):
+        with pytest.raises(TypeError, match=r"layers=.*conv1.* is (bytes|bytearray), not a name: pass a str"):
+            call()
+    assert hooks_left(cnn) == 0
+
+
 # --- stop_early ------------------------------------------------------------------------------------------------------
 
 class Recorder(nn.Module):

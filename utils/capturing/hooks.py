@@ -73,6 +73,9 @@ def _resolve(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None) -> 
                              "layers=None captures those. Pass the names you want, layers=[...]; list_layers(model) "
                              "shows them.")
         return found
+    if isinstance(layers, (bytes, bytearray)):
+        raise TypeError(f"layers={layers!r} is {type(layers).__name__}, not a name: pass a str such as 'conv1' "
+                        f"(layers={layers.decode(errors='replace')!r}), a list of names, or None for every nn.Conv2d.")
     if isinstance(layers, (str, nn.Module)):
         layers = [layers]
     if not isinstance(layers, Iterable):
@@ -136,7 +139,7 @@ def _hooked(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None, clon
             stop_early: bool, x: object = None) -> Iterator[FeatureMaps]:
     inner = compiled_inner(model)
     modules = _resolve(inner if inner is not None else model, layers)
-    maps = FeatureMaps(modules, type(model).__name__)
+    maps = FeatureMaps(modules, type(model).__name__, model if inner is None else None)
     copy = _copier(clone, device)
     names_of: dict[int, list[str]] = {}  # one hook per module, even when it is asked for under two names
     for name, module in modules.items():
