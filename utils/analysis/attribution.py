@@ -24,10 +24,12 @@ are randomized explains the input, not the model.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from ..capturing.guards import check_model, eval_mode, to_model_device
 from ..capturing.layers import find_layer
@@ -36,7 +38,7 @@ from .receptive_field import CellGeometry, receptive_field
 Target = int | Sequence[int] | torch.Tensor | None
 PLACEMENTS = ("receptive_field", "stretch", "none")
 
-__all__ = ["saliency", "grad_cam", "PLACEMENTS"]
+__all__ = ["saliency", "guided_backprop", "grad_cam", "PLACEMENTS"]
 
 
 def saliency(model: nn.Module, x: torch.Tensor, target: Target = None) -> torch.Tensor:
@@ -58,6 +60,56 @@ def saliency(model: nn.Module, x: torch.Tensor, target: Target = None) -> torch.
         _needs_gradients(scores, "saliency")
         (gradient,) = torch.autograd.grad(scores.sum(), inputs)
     return gradient.abs().amax(dim=1).float().to(x.device)
+
+
+def guided_backprop(model: nn.Module, x: torch.Tensor, target: Target = None) -> torch.Tensor:
+    """Guided backpropagation (Springenberg et al. 2015): the gradient of the target score with respect to x, where
+    every ReLU passes back only positive gradient, and only where its input was positive.
+
+    x is a batch (N, C, H, W); the result is the signed (N, C, H, W) gradient, float32 on x's device, unscaled (as
+    Captum's GuidedBackprop returns it). Every ReLU counts, whether an nn.ReLU module or a call of F.relu /
+    torch.relu in forward() (the SimpleCNN's): inside this function a __torch_function__ mode routes each ReLU
+    through a guided one. Model mode, `.grad` and x are left as they were, as for `saliency`. Adebayo et al.
+    (2018) show why to distrust it: its maps hardly change when the model's weights are randomized.
+
+    >>> linear = nn.Sequential(nn.Flatten(), nn.Linear(4, 2), nn.ReLU(), nn.Linear(2, 1))
+    >>> guided_backprop(linear, torch.zeros(1, 1, 2, 2), target=0).shape
+    torch.Size([1, 1, 2, 2])
+    """
+    inputs = _input_copy(model, x, "guided_backprop")
+    with eval_mode(model), torch.enable_grad(), _GuidedReLUs():
+        logits = model(inputs)
+        scores = _target_scores(logits, target, len(inputs))
+        _needs_gradients(scores, "guided_backprop")
+        (gradient,) = torch.autograd.grad(scores.sum(), inputs)
+    return gradient.float().to(x.device)
+
+
+class _GuidedReLU(torch.autograd.Function):
+    """max(x, 0) forward; backward passes the gradient only where the input was positive and the gradient is."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return grad.clamp(min=0) * (x > 0)
+
+
+_RELUS = {F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_}
+
+
+class _GuidedReLUs(TorchFunctionMode):
+    """Inside the block every ReLU, module or function, is a guided one (in place or not, it returns a new tensor,
+    which is what every `x = relu(x)` uses)."""
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        if func in _RELUS:
+            return _GuidedReLU.apply(args[0])
+        return func(*args, **(kwargs or {}))
 
 
 def grad_cam(model: nn.Module, x: torch.Tensor, layer: str, target: Target = None, *,
