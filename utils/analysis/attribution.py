@@ -23,6 +23,7 @@ are randomized explains the input, not the model.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,7 +34,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..capturing.guards import check_model, eval_mode, to_model_device
 from ..capturing.layers import find_layer
-from .receptive_field import CellGeometry, receptive_field
+from .receptive_field import CellGeometry, GeometryUnavailable, receptive_field
 
 Target = int | Sequence[int] | torch.Tensor | None
 PLACEMENTS = ("receptive_field", "stretch", "none")
@@ -121,8 +122,9 @@ def grad_cam(model: nn.Module, x: torch.Tensor, layer: str, target: Target = Non
     weights; a ReLU keeps the places that speak *for* the class. The (h, w) result is placed on the input (see
     `placement`) and scaled to [0, 1] per sample (a constant map, for example all zeros, becomes zeros: never NaN).
 
-    placement: "receptive_field" puts each cell's value on the centre of its receptive field, measured from the
-    model (linear in between, fading to zero one cell spacing beyond the outermost centres); "stretch" upsamples the
+    placement: "receptive_field" puts each cell's value on the centre of its receptive field, found from the
+    model (linear in between, fading to zero one cell spacing beyond the outermost centres; where the centres
+    cannot be had within receptive_field's bounds of time and memory, it warns and stretches); "stretch" upsamples the
     grid over the whole input (bilinear, what most libraries do); "none" returns the (N, h, w) map of the layer.
 
     after_relu=True weights the positive part of the maps, for a layer whose output the model passes through a
@@ -156,7 +158,12 @@ def grad_cam(model: nn.Module, x: torch.Tensor, layer: str, target: Target = Non
     if placement == "stretch":
         cam = F.interpolate(cam, size=inputs.shape[-2:], mode="bilinear", align_corners=False)
     elif placement == "receptive_field" and bool(cam.amax() > 0):
-        cam = place(cam, receptive_field(model, layer, inputs), inputs.shape[-2:])
+        try:
+            cam = place(cam, receptive_field(model, layer, inputs), inputs.shape[-2:])
+        except GeometryUnavailable as error:
+            warnings.warn(f"grad_cam: the cells of {layer!r} could not be placed by their receptive fields, so the "
+                          f"grid was stretched over the image instead (placement='stretch'). {error}", stacklevel=2)
+            cam = F.interpolate(cam, size=inputs.shape[-2:], mode="bilinear", align_corners=False)
     elif placement == "receptive_field":  # all zeros: nothing to place (and no gradient to measure the field with)
         cam = cam.new_zeros((*cam.shape[:2], *inputs.shape[-2:]))
     return _scale_each(cam[:, 0]).to(x.device)
