@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from utils import draw_digit
-from utils.widgets.draw import EMPTY_MESSAGE, _widget_class, colour_tables, encode_view, strokes_to_digit
+from utils.widgets.draw import EMPTY_MESSAGE, UNSURE_HINT, _widget_class, colour_tables, encode_view, strokes_to_digit
 from utils.widgets.network_view import ModelShapeError, network_view, plot_network
 
 # Synthetic strokes in canvas pixels (the pad is 280x280), as a learner would draw them.
@@ -134,6 +134,16 @@ def test_bad_strokes_get_a_clear_error(strokes, error, words):
 
 
 # --- The widget from Python --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, strokes", [("a dot in the centre", [[(140, 140)]]),
+                                           ("a dot in a corner", [[(30, 30)]])])
+def test_an_unsure_prediction_says_the_model_always_names_a_digit(trained, name, strokes):
+    pad = draw_digit(trained).draw(strokes)
+    assert max(pad.probabilities) < 0.7, f"{name}: {pad.message}"
+    assert pad.hint == UNSURE_HINT and "always names one of the ten digits" in pad.hint
+    assert pad.view["hint"] == pad.hint and pad.view["message"] == pad.message
+    assert pad.draw(ONE).hint == "" and pad.view["hint"] == "", "a clear 1 gets no hint"
+
 
 def test_an_empty_pad_says_draw_a_digit(trained):
     pad = draw_digit(trained)

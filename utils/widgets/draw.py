@@ -46,7 +46,7 @@ from ..plot.grid import DIVERGING, SEQUENTIAL
 from ..plot.scaling import normalize_maps
 from .network_view import NetworkView, as_digit, check_digit_model, network_view, plot_network
 
-__all__ = ["CANVAS_PX", "DEFAULT_PEN", "EMPTY_MESSAGE", "draw_digit", "strokes_to_digit"]
+__all__ = ["CANVAS_PX", "DEFAULT_PEN", "EMPTY_MESSAGE", "UNSURE_HINT", "draw_digit", "strokes_to_digit"]
 
 HERE = Path(__file__).resolve().parent
 CANVAS_PX = 280  # the drawing area's side, in canvas pixels (strokes are given in these units)
@@ -55,6 +55,9 @@ BOX, FIELD = 20, 28  # MNIST: the digit's bounding box scaled into 20x20, centre
 CENTRE = FIELD / 2  # where MNIST's digits have their centre of mass: pixel (14.0, 14.0) on average (14.01, 13.99 on
 # the bundled test digits), not the middle of the field (13.5): half a pixel costs drawn digits 2 points of accuracy
 EMPTY_MESSAGE = "draw a digit"
+UNSURE = 0.7  # below this probability the pad adds UNSURE_HINT (a dot was read as 8 at 54%, a scribble as 2 at 57%)
+UNSURE_HINT = ("unsure: the model always names one of the ten digits, even for a dot or a scribble; a low "
+               "probability is all it has to say that it does not know")
 
 Point = Sequence[float]
 Stroke = Sequence[Point]
@@ -174,7 +177,17 @@ def encode_view(view: NetworkView | None, seq: int = 0, source: str = "drawing")
                            "values": np.round(stage.values.numpy().astype(np.float64), 4).tolist()})
     return {"seq": seq, "empty": False, "source": source, "input": _bytes((view.input[0].numpy() + 1) / 2),
             "stages": stages, "probabilities": np.round(view.probabilities.numpy().astype(np.float64), 4).tolist(),
-            "predicted": view.predicted}
+            "predicted": view.predicted, "message": prediction_message(view), "hint": hint(view)}
+
+
+def prediction_message(view: NetworkView) -> str:
+    """'predicted 7 (98%)': the class and its probability, as the pad shows it."""
+    return f"predicted {view.predicted} ({100 * float(view.probabilities.max()):.0f}%)"
+
+
+def hint(view: NetworkView) -> str:
+    """What the pad adds under an unsure prediction (UNSURE_HINT), or ""."""
+    return UNSURE_HINT if float(view.probabilities.max()) < UNSURE else ""
 
 
 # --- The widget --------------------------------------------------------------------------------------------------
@@ -215,9 +228,12 @@ class _DigitPadLogic:
     @property
     def message(self) -> str:
         """What the widget says above the probabilities: "draw a digit", or the prediction."""
-        if self.network is None:
-            return EMPTY_MESSAGE
-        return f"predicted {self.predicted} ({100 * max(self.probabilities or [0.0]):.0f}%)"
+        return EMPTY_MESSAGE if self.network is None else prediction_message(self.network)
+
+    @property
+    def hint(self) -> str:
+        """What the widget says under an unsure prediction (below UNSURE): that the model always names a digit."""
+        return "" if self.network is None else hint(self.network)
 
     def show(self, image: torch.Tensor) -> _DigitPadLogic:
         """Show a digit given from Python, (1, 28, 28) and normalized as `load_mnist` gives it; the canvas is
