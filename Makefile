@@ -12,8 +12,8 @@ PIP_C := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 # JupyterLab settings for the course (no news question over the notebooks), copied into .venv by `make lab`.
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.d/feature-maps-course.json
 NOTEBOOK00 := notebooks/00_start_here.ipynb
-NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout 600
-# `make test` forks each notebook's kernel from one that has imported torch (tests/forked_kernel.py);
+NBVAL := --nbval --nbval-sanitize-with tests/support/nbval_sanitize.cfg --nbval-cell-timeout 600
+# `make test` forks each notebook's kernel from one that has imported torch (tests/support/forked_kernel.py);
 # `make portable` and `make smoke` start every kernel afresh, as Jupyter does.
 FORKED := --nbval-kernel-name course-forked
 FRESH := --nbval-current-env
@@ -48,7 +48,7 @@ lint: $(INSTALLED)
 		&& $(BIN)/check-jsonschema --builtin-schema vendor.citation-file-format CITATION.cff
 
 # The code linters, then pytest of tests/ (the workflow, issue-form and citation checks of `make lint` are among
-# them, in tests/test_launch.py), the doctests of utils/ and strict nbval over every notebook (solutions included),
+# them, in tests/repo/test_launch.py), the doctests of utils/ and strict nbval over every notebook (solutions included),
 # offline, on every core: one pytest worker per core (JOBS=1 for one), each file (a notebook's cells run in order
 # in one kernel) kept on one worker, the slowest files first (conftest.py). OpenMP threads wait passively, so two
 # workers sharing the cores do not spin.
@@ -63,7 +63,7 @@ test: $(INSTALLED)
 # Every notebook and the retraining tests again with the plain (non-SIMD) CPU kernels: another processor's
 # rounding, replayed on this one, so that an output that only reproduces on one kind of CPU cannot land (.ci/run).
 portable: $(INSTALLED)
-	ATEN_CPU_CAPABILITY=default $(RUN) $(PARALLEL) tests/test_models_train.py notebooks $(NBVAL) $(FRESH)
+	ATEN_CPU_CAPABILITY=default $(RUN) $(PARALLEL) tests/test_train.py notebooks $(NBVAL) $(FRESH)
 
 # A quick check of a laptop (8-10 s once installed): notebook 00 loads the data and the model, plots, checks.
 smoke: $(INSTALLED)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["tests.forked_kernel"]  # notebooks' kernels forked from one that has imported torch
+pytest_plugins = ["tests.support.forked_kernel"]  # notebooks' kernels forked from one that has imported torch
 
 
 @pytest.fixture(autouse=True)
@@ -22,15 +22,15 @@ def _doctest_names(doctest_namespace: dict) -> None:
 # The files that take longest, slowest first (pytest --durations, on 2 cores): run first, they leave no core idle
 # at the end while one worker finishes a long notebook. Every other file follows in collection order.
 SLOWEST_FIRST = [
-    "tests/test_browser.py",
+    "tests/widgets/test_browser.py",
     "notebooks/06_maps_during_training.ipynb",
     "notebooks/05_reading_feature_maps.ipynb",
-    "tests/test_launch.py",
+    "tests/repo/test_launch.py",
     "notebooks/03_training_simplecnn.ipynb",
     "notebooks/solutions/06_maps_during_training.ipynb",
-    "tests/test_grad_cam_placement.py",
+    "tests/analysis/test_receptive_field.py",
     "notebooks/07_beyond_feature_maps.ipynb",
-    "tests/test_setup_cell.py",
+    "tests/test_course.py",
 ]
 
 

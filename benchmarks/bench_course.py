@@ -24,7 +24,7 @@ DEFAULT_BUDGET = 30.0
 def notebook_seconds(path: Path) -> float:
     """Wall time of `pytest --nbval` on one notebook, kernel start included (what a learner waits for, roughly)."""
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env",
-               "--nbval-sanitize-with", str(ROOT / "tests" / "nbval_sanitize.cfg"), str(path)]
+               "--nbval-sanitize-with", str(ROOT / "tests" / "support" / "nbval_sanitize.cfg"), str(path)]
     start = time.perf_counter()
     env = {**os.environ, "COURSE_OFFLINE": "1"}
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)

@@ -5,10 +5,12 @@ browser's message sets them), become the 28x28 input, the model runs once with h
 for the browser is made and serialized to JSON (what the widget's message carries). The baseline is the other way
 to show the same overview in a notebook: drawing it with matplotlib (`plot_network`) and rendering a PNG for an
 `ipywidgets.Image`, as `explore` does; the ratio is why the widget sends numbers and lets the browser paint.
-Strokes are the ten digits of tests/browser_draw.py, in turn, on the shipped SimpleCNN.
+Strokes are the ten digits of tests/support/browser_draw.py (asked of it as a command), in turn, on the shipped
+SimpleCNN.
 
 The full round trip (mouse released in headless Chromium -> kernel -> overview painted) is measured by drawing
-every digit in JupyterLab with tests/browser_draw.py's helpers, when Chromium and Playwright are installed.
+every digit in JupyterLab with `python -m tests.support.browser_draw --json`, when Chromium and Playwright are
+installed.
 
     python -m benchmarks.bench_draw
 """
@@ -19,7 +21,8 @@ import io
 import itertools
 import json
 import statistics
-import tempfile
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -27,17 +30,25 @@ import matplotlib
 matplotlib.use("Agg")
 
 from benchmarks.common import Row, Timing, compare, fix_threads, print_rows, time_interleaved, timing  # noqa: E402
-from tests.browser_draw import DIGITS  # noqa: E402
 from utils import draw_digit, load_trained_simplecnn  # noqa: E402
 from utils.widgets.network_view import plot_network  # noqa: E402
 
 GOAL_S = 0.1  # median, end of stroke to updated overview
+ROOT = Path(__file__).resolve().parents[1]
+DRAWER = [sys.executable, "-m", "tests.support.browser_draw"]  # a command, not an import: tests/ is not a library
+
+
+def digit_strokes() -> dict[int, list]:
+    """The ten digits' mouse strokes the browser test draws."""
+    out = subprocess.run([*DRAWER, "--strokes"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return {int(digit): strokes for digit, strokes in json.loads(out).items()}
 
 
 def python_side(repeats: int) -> tuple[list[Row | Timing], list[float]]:
     model = load_trained_simplecnn()
     pad = draw_digit(model)
-    strokes = itertools.cycle([[{"width": 22, "points": [list(p) for p in s]} for s in DIGITS[d]] for d in DIGITS])
+    digits = digit_strokes()
+    strokes = itertools.cycle([[{"width": 22, "points": [list(p) for p in s]} for s in digits[d]] for d in digits])
     seq = itertools.count(1)
 
     def stroke_end() -> None:  # what the browser's message does, then the reply's serialization
@@ -60,20 +71,15 @@ def python_side(repeats: int) -> tuple[list[Row | Timing], list[float]]:
 
 def browser_round_trip() -> list[float] | str:
     """Round trips (seconds) of every stroke of the ten digits drawn in JupyterLab, or why they were not measured."""
-    import pytest
-
-    from tests.browser import require_browser
-    from tests.browser_draw import run_in_browser
-
-    try:
-        require_browser()
-    except pytest.skip.Exception as skipped:
-        return str(skipped)
-    with tempfile.TemporaryDirectory() as folder:
-        shown, times = run_in_browser(Path(folder), DIGITS)
-    right = sum(shown[d][0] == str(d) for d in DIGITS)
-    print(f"browser: the shipped model read {right} of {len(DIGITS)} drawn digits right")
-    return [t / 1000 for t in times]
+    result = subprocess.run([*DRAWER, "--json"], cwd=ROOT, capture_output=True, text=True)
+    if result.returncode != 0 or not result.stdout.strip():
+        return f"the browser run failed: {(result.stderr.strip().splitlines() or ['no output'])[-1]}"
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    if "skipped" in report:
+        return str(report["skipped"])
+    right = sum(predicted == str(digit) for digit, (predicted, _text) in report["shown"].items())
+    print(f"browser: the shipped model read {right} of {len(report['shown'])} drawn digits right")
+    return [t / 1000 for t in report["times"]]
 
 
 def run(repeats: int = 30, browser: bool = True) -> list[Row | Timing]:

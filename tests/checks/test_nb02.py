@@ -1,0 +1,96 @@
+"""utils.checks: the checks of notebook 02 (utils/checks/nb02.py)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from tests.checks.answers import outcome
+from utils.checks import check_channel_grid, check_clipped_symmetric_limits
+
+
+def grid_by_rows(maps, ncols):
+    channels, height, width = maps.shape
+    rows = math.ceil(channels / ncols)
+    padded = torch.cat([maps, maps.new_zeros(rows * ncols - channels, height, width)])
+    return padded.view(rows, ncols, height, width).permute(0, 2, 1, 3).reshape(rows * height, ncols * width)
+
+
+def percentile_limits(m, q):
+    vmax = float(m.abs().flatten().quantile(q / 100))
+    return -vmax, vmax
+
+
+def test_a_right_grid_passes(capsys):
+    assert outcome(capsys, check_channel_grid(grid_by_rows))[0]
+
+
+def test_an_unanswered_grid_asks_for_it(capsys):
+    ok, message = outcome(capsys, check_channel_grid(None))
+    assert not ok and "`channel_grid`" in message and "still None" in message
+
+
+@pytest.mark.parametrize(("wrong", "hint"), [
+    (lambda maps, ncols: maps, "ONE 2-D image"),
+    (lambda maps, ncols: torch.cat(list(maps), dim=1), "rows = ceil(C / ncols)"),
+    (lambda maps, ncols: grid_by_rows(maps, ncols).T.contiguous().T * 0, "not where they belong"),
+    (lambda maps, ncols: grid_by_rows(maps.transpose(1, 2), ncols), "rows = ceil"),
+    (lambda maps, ncols: 1 / 0, "ZeroDivisionError"),
+    (lambda maps, ncols: "a grid", "2-D tensor"),
+])
+def test_wrong_grids_fail_with_a_reason(wrong, hint, capsys):
+    ok, message = outcome(capsys, check_channel_grid(wrong))
+    assert not ok and hint in message, message
+
+
+def test_a_grid_filled_down_the_columns_is_named(capsys):
+    def by_columns(maps, ncols):
+        channels, height, width = maps.shape
+        rows = math.ceil(channels / ncols)
+        padded = torch.cat([maps, maps.new_zeros(rows * ncols - channels, height, width)])
+        return padded.view(ncols, rows, height, width).permute(1, 2, 0, 3).reshape(rows * height, ncols * width)
+
+    ok, message = outcome(capsys, check_channel_grid(by_columns))
+    assert not ok and "down the columns" in message
+
+
+def test_a_grid_that_changes_its_input_fails(capsys):
+    def scaling_in_place(maps, ncols):
+        maps /= maps.max()
+        return grid_by_rows(maps, ncols)
+
+    ok, message = outcome(capsys, check_channel_grid(scaling_in_place))
+    assert not ok and "changed the tensor" in message
+
+
+@pytest.mark.parametrize("how", ["linear", "lower", "higher", "nearest"])
+def test_any_percentile_interpolation_passes(how, capsys):
+    def limits(m, q):
+        vmax = float(m.abs().flatten().quantile(q / 100, interpolation=how))
+        return -vmax, vmax
+
+    assert outcome(capsys, check_clipped_symmetric_limits(limits))[0]
+
+
+@pytest.mark.parametrize(("wrong", "hint"), [
+    (lambda m, q: (-float(m.abs().max()), float(m.abs().max())), "nothing is clipped"),
+    (lambda m, q: (-float(m.quantile(q / 100)), float(m.quantile(q / 100))), "of the magnitudes"),
+    (lambda m, q: (float(m.min()), float(m.max())), "opposites"),
+    (lambda m, q: percentile_limits(m, q / 100), "should lie beyond vmax"),
+    (lambda m, q: 3.0, "two numbers"),
+    (lambda m, q: ("-1", "1"), "two numbers"),
+    (lambda m, q: m.abs().quantile(q), "raised RuntimeError"),
+])
+def test_wrong_limits_fail_with_a_reason(wrong, hint, capsys):
+    ok, message = outcome(capsys, check_clipped_symmetric_limits(wrong))
+    assert not ok and hint in message, message
+
+
+def test_clipped_limits_accept_tensors_as_numbers(capsys):
+    def as_tensors(m, q):
+        vmax = m.abs().flatten().quantile(q / 100)
+        return -vmax, vmax
+
+    assert outcome(capsys, check_clipped_symmetric_limits(as_tensors))[0]

@@ -1,0 +1,117 @@
+"""utils.checks: the checks of notebook 05 (utils/checks/nb05.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.checks.answers import outcome
+from utils import channel_stats, checks, get_feature_maps, load_mnist, load_trained_simplecnn
+from utils.checks import check_seven_to_two
+from utils.checks.exercise_models import BROKEN, RARE
+
+
+@pytest.fixture(scope="module")
+def test_images():
+    test_set = load_mnist(train=False, verbose=False)
+    return torch.stack([test_set[i][0] for i in range(len(test_set))])
+
+
+SEVEN = [(80, 50), (205, 50), (125, 245)]
+
+
+def test_dead_channels(capsys, test_images):
+    stats = channel_stats(get_feature_maps(checks.damaged_simplecnn(), test_images, ["conv2"])["conv2"])
+    dead = stats.health()["dead"]
+    sparse = stats.health()["sparse"]
+    assert set(BROKEN) < set(dead) and sparse == [RARE]  # the exercise is what it says
+    answer_text = str(dead)
+    for right in (dead, stats.dead, torch.tensor(dead), tuple(reversed(dead))):
+        ok, message = outcome(capsys, checks.check_dead_channels(right))
+        assert ok and message.startswith("✓"), message
+    wrongs = {"sparse, not dead": dead + sparse, "not dead": dead + [0], "missing": dead[:-2],
+              "32 channels": [40], "mask": [True] * 5, "integers": [1.5]}
+    for expected, wrong in wrongs.items():
+        ok, message = outcome(capsys, checks.check_dead_channels(wrong))
+        assert not ok and message.startswith("✗ Not yet:") and expected in message, (wrong, message)
+        assert answer_text not in message
+    ok, message = outcome(capsys, checks.check_dead_channels(BROKEN))  # only the broken ones
+    assert not ok and "before anyone broke" in message
+
+
+def test_horizontal_channel(capsys):
+    conv1 = load_trained_simplecnn().conv1
+    with torch.no_grad():
+        horizontal, vertical = (torch.relu(conv1(bar)).amax(dim=(0, 2, 3)) for bar in checks.bar_images())
+    best, strongest = int((horizontal - vertical).argmax()), int(horizontal.argmax())
+    assert best != strongest  # the exercise's trap: the strongest response is not the most selective one
+    ok, message = outcome(capsys, checks.check_horizontal_channel(best))
+    assert ok and message.startswith("✓")
+    ok, message = outcome(capsys, checks.check_horizontal_channel(torch.tensor(best)))
+    assert ok
+    ok, message = outcome(capsys, checks.check_horizontal_channel(strongest))
+    assert not ok and "about as strongly" in message
+    prefers_vertical = int((horizontal - vertical).argmin())
+    ok, message = outcome(capsys, checks.check_horizontal_channel(prefers_vertical))
+    assert not ok and "vertical bar at least as strongly" in message
+    runner_up = int((horizontal - vertical).argsort(descending=True)[1])
+    ok, message = outcome(capsys, checks.check_horizontal_channel(runner_up))
+    assert not ok and "another channel prefers" in message and str(best) not in message.replace(str(runner_up), "")
+    for bad in (16, -1, 2.5, "seven"):
+        ok, message = outcome(capsys, checks.check_horizontal_channel(bad))
+        assert not ok and "0 to 15" in message
+
+
+def test_bar_images():
+    horizontal, vertical = checks.bar_images()
+    assert horizontal.shape == vertical.shape == (1, 1, 28, 28)
+    assert torch.equal(horizontal[0, 0].T, vertical[0, 0]) and int((horizontal == 1).sum()) == 3 * 28
+
+
+def test_frac_zero(capsys, test_images):
+    maps = get_feature_maps(load_trained_simplecnn(), test_images[:64], ["conv2"])["conv2"]
+    truth = float((maps[:, 5] <= 0).float().mean())
+    assert abs(truth - float(channel_stats(maps).frac_zero[5])) < 1e-6
+    for right in (truth, torch.tensor(truth), (maps[:, 5] <= 0).float().mean()):
+        ok, message = outcome(capsys, checks.check_frac_zero(right))
+        assert ok and message.startswith("✓")
+    wrongs = {"percentage": 100 * truth, "exact zeros are rare": float((maps[:, 5] == 0).float().mean()),
+              "pass the ReLU": 1 - truth, "all 32 channels": float((maps <= 0).float().mean()),
+              "one digit": float((maps[0, 5] <= 0).float().mean()), "check which maps": truth + 0.01,
+              "one number": [truth, truth]}
+    for expected, wrong in wrongs.items():
+        ok, message = outcome(capsys, checks.check_frac_zero(wrong))
+        assert not ok and expected in message, (wrong, message)
+        assert f"{truth:.3f}" not in message
+
+
+@pytest.mark.parametrize("check", [checks.check_dead_channels, checks.check_horizontal_channel,
+                                   checks.check_frac_zero])
+def test_unanswered(capsys, check):
+    ok, message = outcome(capsys, check(None))
+    assert not ok and "still None" in message
+
+
+def test_a_bottom_bar_turns_the_seven_into_a_two(capsys):
+    assert check_seven_to_two([SEVEN, [(125, 245), (210, 245)]])
+    assert capsys.readouterr().out.startswith("✓ Right: a 7")
+
+
+def test_tuples_of_strokes_work_too():
+    assert check_seven_to_two((SEVEN, ((125, 245), (210, 245))))
+
+
+@pytest.mark.parametrize(("strokes", "hint"), [
+    (None, "still None"),
+    ("a seven", "list of strokes"),
+    (42, "list of strokes"),
+    ([SEVEN], "at least two strokes"),
+    ([SEVEN, []], "no points"),
+    ([SEVEN, [(float("nan"), 1.0)]], "NaN"),
+    ([[(140, 40), (140, 240)], [(125, 245), (210, 245)]], "not a 7"),  # starts from a 1
+    ([SEVEN, [(100, 150), (170, 150)]], "still read as a 7"),  # a crossbar: still a 7
+    ([SEVEN, [(60, 245), (125, 245)]], "not a 2"),  # a bar to the left: a 3
+])
+def test_wrong_drawings_get_a_hint_and_never_raise(capsys, strokes, hint):
+    assert not check_seven_to_two(strokes)
+    assert hint in capsys.readouterr().out
