@@ -214,7 +214,7 @@ def test_the_placement_is_bounded_on_models_whose_fields_outgrow_any_cheap_probe
     start = time.perf_counter()
     with pytest.warns(UserWarning, match="cells of 'features.7' could not be placed.*stretched.*GB > max_bytes"):
         cam = grad_cam(model, x, "features.7", 1)
-    assert time.perf_counter() - start < 20, "bounded: about 2 s here, 20 on a very busy machine"
+    assert time.perf_counter() - start < 60, "bounded: about 2 s here alone"
     assert torch.equal(cam, grad_cam(model, x, "features.7", 1, placement="stretch"))
 
 
@@ -231,7 +231,7 @@ def test_the_default_placement_returns_quickly_on_small_torchvision_models_at_64
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a stretch is allowed; its warning is tested above
         cam = grad_cam(model, x, layer, [1, 2])
-    assert cam.shape == (2, 64, 64) and time.perf_counter() - start < 20
+    assert cam.shape == (2, 64, 64) and time.perf_counter() - start < 60, "about 1-3 s here alone"
 
 
 def test_the_layers_arithmetic_agrees_with_the_gradients_reach():

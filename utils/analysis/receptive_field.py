@@ -12,6 +12,8 @@ one of two ways, both from the model as it runs:
 - computed: when that probe shows the layer at the end of a plain chain of modules (each takes the previous one's
   output: convolutions, poolings, and layers that work pixel by pixel such as ReLU or BatchNorm, as in VGG's and
   AlexNet's `features`), the fields follow from their kernel sizes, strides, paddings and dilations.
+Before any probe runs, a dry run of it on the meta device (shapes only: no arithmetic, no memory) finds a plain
+chain, and the activations the probe would keep; a probe above `max_bytes` is never run.
 A deep layer's field can be larger than the image (435 px for resnet18's `layer4`, 212 px for VGG16's last
 convolution); a chain is computed whatever its size, otherwise the probe doubles in size while its predicted cost
 stays within bounds: `max_probe` px a side and `max_bytes` of activations kept for the backward pass (a doubled
@@ -108,6 +110,14 @@ def _measure(model: nn.Module, module: nn.Module, layer: str, x: torch.Tensor, b
     height, width = x.shape[-2:]
     start = time.perf_counter()
     while True:
+        estimate, chain = _dry_probe(model, module, x, (height, width))
+        if chain is not None:  # computed from the layers: nothing to run
+            return chain
+        if estimate is not None and estimate > bounds.bytes:
+            raise GeometryUnavailable(
+                f"Measuring where the cells of {layer!r} sit needs a {height}x{width} probe that would keep about "
+                f"{estimate / 1e9:.1f} GB of activations > max_bytes={bounds.bytes / 1e9:g} GB (counted on the meta "
+                "device, before running it); raise max_bytes, or use placement='stretch'.")
         began = time.perf_counter()
         spans, grid, chain, kept = _spans(model, module, x, (height, width))
         if chain is not None:
@@ -131,6 +141,44 @@ def _measure(model: nn.Module, module: nn.Module, layer: str, x: torch.Tensor, b
                 f"would cost too much ({'; '.join(beyond)}); raise those bounds of receptive_field, or use "
                 "placement='stretch'.")
         height, width = height * 2, width * 2
+
+
+def _dry_probe(model: nn.Module, module: nn.Module, x: torch.Tensor,
+               size: tuple[int, int]) -> tuple[int | None, CellGeometry | None]:
+    """A probe of `size` as a dry run on the meta device (shapes only, no arithmetic, no memory): the bytes of
+    activations the real probe would keep, and the geometry when the layer ends a plain chain; (None, None) when
+    the model cannot run there (it reads values)."""
+    state = {name: torch.empty_like(t, device="meta") for name, t in
+             [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]}
+    probe = torch.empty(2 * _PROBES, x.shape[1], *size, dtype=x.dtype, device="meta")
+    kept = [0]
+    calls: list[tuple[nn.Module, object, object]] = []
+    outputs: list[object] = []
+
+    def record(leaf: nn.Module, args: tuple, output: object) -> None:
+        calls.append((leaf, args[0] if args else None, output))
+        if isinstance(output, torch.Tensor):
+            kept[0] += output.numel() * output.element_size()
+
+    def stop(_module: nn.Module, _args: object, output: object) -> None:
+        outputs.append(output)
+        raise _Reached
+
+    handles = [leaf.register_forward_hook(record) for leaf in model.modules() if not any(leaf.children())]
+    handles.append(module.register_forward_hook(stop))
+    try:
+        with eval_mode(model), torch.no_grad():
+            torch.func.functional_call(model, state, (probe,), strict=False)
+    except _Reached:
+        pass
+    except Exception:  # noqa: BLE001  # data-dependent code, a CPU constant: the real probe will tell
+        return None, None
+    finally:
+        for handle in handles:
+            handle.remove()
+    output = outputs[0] if outputs else None
+    chain = _chain(calls, probe, output, size) if isinstance(output, torch.Tensor) and output.dim() == 4 else None
+    return kept[0], chain
 
 
 # --- A plain chain of layers: the fields from the layers' arithmetic -----------------------------------------------
