@@ -321,3 +321,36 @@ def test_randomized_weights_change_the_explanation(trained, real_digits):
         similarity = [correlation(before[i], after[i]) for i in range(len(real_digits))]
         assert sum(similarity) / len(similarity) < 0.5, similarity
         assert torch.equal(before, method(trained)), "the trained model itself was not changed"
+
+
+# --- Guided backpropagation ------------------------------------------------------------------------------------------
+
+class SimpleCNNWithReLUModules(nn.Module):
+    """The same function as a SimpleCNN, with its four F.relu calls as nn.ReLU modules (what Captum can hook)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model, self.relus = model, nn.ModuleList(nn.ReLU() for _ in range(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m, relu = self.model, self.relus
+        x = m.pool(relu[0](m.conv1(x)))
+        x = torch.flatten(m.pool(relu[1](m.conv2(x))), 1)
+        return m.fc3(relu[3](m.fc2(relu[2](m.fc1(x)))))
+
+
+def test_guided_backprop_matches_captum_on_relu_modules_and_on_f_relu(trained, real_digits):
+    captum_attr = pytest.importorskip("captum.attr")
+    from utils.analysis.attribution import guided_backprop
+
+    modules = SimpleCNNWithReLUModules(trained).eval()
+    assert torch.equal(modules(real_digits), trained(real_digits))
+    targets = [1, 2, 3, 4, 5, 6, 7, 8, 9, 0][:len(real_digits)]
+    reference = captum_attr.GuidedBackprop(modules).attribute(real_digits.clone(), target=targets).detach()
+    assert reference.abs().max() > 0
+    for model in (modules, trained):  # nn.ReLU modules, and the SimpleCNN's F.relu calls
+        ours = guided_backprop(model, real_digits, targets)
+        assert ours.shape == real_digits.shape and (ours - reference).abs().max() < 1e-6
+    plain = saliency(trained, real_digits, targets)
+    assert (ours.abs().amax(1) - plain).abs().max() > 1e-3, "guided, not the plain gradient"
+    assert torch.equal(F.relu(torch.tensor([-1.0, 2.0])), torch.tensor([0.0, 2.0])), "F.relu restored after"

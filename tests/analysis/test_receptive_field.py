@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from utils import SimpleCNN, grad_cam, saliency
-from utils.analysis.receptive_field import receptive_field
+from utils.analysis.receptive_field import GeometryUnavailable, receptive_field
 
 captum_attr = pytest.importorskip("captum.attr")
 torchvision = pytest.importorskip("torchvision")
@@ -77,6 +77,30 @@ def test_resnet18_matches_captum(resnet, layer, after_relu):
 def test_after_relu_differs_from_the_paper_on_pre_relu_maps(trained, real_digits):
     paper = grad_cam(trained, real_digits, "conv2", placement="none")
     assert (paper - grad_cam(trained, real_digits, "conv2", placement="none", after_relu=True)).abs().max() > 0.1
+
+
+def conv_relu_conv_relu(inplace: bool) -> nn.Sequential:
+    """A small classifier whose ReLUs follow its convolutions as modules, in place or not (the same weights)."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(inplace=inplace), nn.Conv2d(4, 6, 3), nn.ReLU(inplace=inplace),
+                         nn.Flatten(), nn.Linear(6 * 8 * 8, 3)).eval()
+
+
+@pytest.mark.parametrize("layer", ["0", "2"])
+def test_an_in_place_relu_after_the_layer_changes_nothing(layer):
+    """Grad-CAM on the layer's own output (the paper), not on what an nn.ReLU(inplace=True) made of it: the same
+    as with nn.ReLU() and as Captum's LayerGradCam (which gives the same attribution in both models), and unlike
+    the after-ReLU variant."""
+    x = torch.randn(3, 1, 12, 12, generator=torch.Generator().manual_seed(1))
+    targets = torch.tensor([0, 1, 2])
+    plain, in_place = conv_relu_conv_relu(False), conv_relu_conv_relu(True)
+    reference = captum_cam(plain, plain.get_submodule(layer), x, targets)[:, 0]
+    assert torch.equal(reference, captum_cam(in_place, in_place.get_submodule(layer), x, targets)[:, 0])
+    ours = grad_cam(in_place, x, layer, targets, placement="none")
+    assert (ours - scaled(reference)).abs().max() < 1e-5
+    assert torch.equal(ours, grad_cam(plain, x, layer, targets, placement="none"))
+    after_relu = grad_cam(in_place, x, layer, targets, placement="none", after_relu=True)
+    assert (ours - after_relu).abs().max() > 0.1, "the paper's Grad-CAM became the after-ReLU variant"
 
 
 # --- Placement by receptive field --------------------------------------------------------------------------------
@@ -143,9 +167,11 @@ def test_placement_moves_the_evidence_inward(trained, real_digits):
     assert bool((spread(placed) < spread(stretch)).all())
 
 
-def test_a_deep_layer_of_a_fixed_size_model_is_probed_on_a_larger_input(trained):
-    """A layer whose field exceeds the image is measured on a larger probe, run only up to the layer, so the
-    fixed-size head behind it is never reached; too small a max_probe is refused with advice."""
+@pytest.mark.parametrize("chain", [True, False])
+def test_a_deep_layer_of_a_fixed_size_model_is_computed_or_probed_on_a_larger_input(chain):
+    """A layer whose field exceeds the image: at the end of a plain chain of convolutions its fields are computed
+    from the kernels; after a step that is no module (tanh) they are measured on a larger probe, run only up to the
+    layer, so the fixed-size head behind it is never reached. Too small a max_probe is refused with advice."""
 
     class Deep(nn.Module):
         def __init__(self) -> None:
@@ -154,15 +180,81 @@ def test_a_deep_layer_of_a_fixed_size_model_is_probed_on_a_larger_input(trained)
             self.fc = nn.Linear(1, 2)  # only a 1x1 map fits
 
         def forward(self, x):
-            return self.fc(self.features(x).flatten(1))
+            return self.fc(self.features(x if chain else torch.tanh(x)).flatten(1))
 
-    model = Deep()
     x = torch.zeros(1, 1, 21, 21)
-    geometry = receptive_field(model, "features.4", x)
-    assert geometry.size == (21, 21) and geometry.probe == (42, 42) and geometry.centres(1, 1)[0].tolist() == [10.0]
-    assert grad_cam(model, torch.randn(2, 1, 21, 21), "features.4", 1).shape == (2, 21, 21)
-    with pytest.raises(RuntimeError, match="max_probe"):
-        receptive_field(Deep(), "features.4", x, max_probe=30)  # a new model: nothing cached
+    geometry = receptive_field(Deep(), "features.4", x)
+    assert geometry.size == (21, 21) and geometry.centres(1, 1)[0].tolist() == [10.0]
+    assert geometry.probe == ((21, 21) if chain else (42, 42))
+    assert grad_cam(Deep(), torch.randn(2, 1, 21, 21), "features.4", 1).shape == (2, 21, 21)
+    if not chain:
+        with pytest.raises(GeometryUnavailable, match="42 px a side > max_probe=30.*placement=.stretch."):
+            receptive_field(Deep(), "features.4", x, max_probe=30)  # a new model: nothing cached
+
+
+@pytest.mark.parametrize("name, layer, geometry", [
+    ("vgg16", "features.28", ((16.0, 16.0), (7.5, 7.5), (196, 196))),
+    ("alexnet", "features.10", ((16.0, 16.0), (15.0, 15.0), (163, 163)))])
+def test_a_plain_chain_is_computed_at_the_inputs_own_size(name, layer, geometry):
+    """VGG's and AlexNet's features are plain chains: their fields (VGG16's last convolution 196 px, AlexNet's 163
+    px, the published values) come from the layers' arithmetic on a 64 px input, with no larger probe."""
+    model = getattr(torchvision.models, name)().eval()
+    computed = receptive_field(model, layer, torch.zeros(1, 3, 64, 64))
+    assert computed.probe == (64, 64) and (computed.stride, computed.offset, computed.size) == geometry
+
+
+def test_the_placement_is_bounded_on_models_whose_fields_outgrow_any_cheap_probe():
+    """torchvision's convnext_tiny at 64 px (a field far beyond the image, blocks that are no plain chain) did
+    not return in 300 s before the bounds; now grad_cam warns, names the layer, and stretches after probes of 64
+    and 128 px (a 256 px probe would keep about 0.66 GB of activations)."""
+    import time
+
+    model = torchvision.models.convnext_tiny().eval()
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    start = time.perf_counter()
+    with pytest.warns(UserWarning, match="cells of 'features.7' could not be placed.*stretched.*GB > max_bytes"):
+        cam = grad_cam(model, x, "features.7", 1)
+    assert time.perf_counter() - start < 60, "bounded: about 2 s here alone"
+    assert torch.equal(cam, grad_cam(model, x, "features.7", 1, placement="stretch"))
+
+
+@pytest.mark.parametrize("name, layer", [("squeezenet1_1", "features.12"), ("resnet18", "layer4"),
+                                         ("mobilenet_v3_small", "features.12")])
+def test_the_default_placement_returns_quickly_on_small_torchvision_models_at_64_px(name, layer):
+    """Fire modules (squeezenet), residual blocks before an adaptive pool (resnet18), depthwise blocks with
+    squeeze-and-excitation (mobilenet): placed, or stretched with a warning, within a few seconds."""
+    import time
+
+    model = getattr(torchvision.models, name)().eval()
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a stretch is allowed; its warning is tested above
+        cam = grad_cam(model, x, layer, [1, 2])
+    assert cam.shape == (2, 64, 64) and time.perf_counter() - start < 60, "about 1-3 s here alone"
+
+
+def test_the_layers_arithmetic_agrees_with_the_gradients_reach():
+    """'same' padding, dilation, a pool with padding, a non-square kernel and stride: the chain's computed geometry
+    equals the one measured from the gradient on the same layers behind a step that is no module. (Max-pooling is
+    left out here: its gradient reaches one pixel per window, so two random probes can see a field short; the VGG
+    and AlexNet values above include it.)"""
+    layers = nn.Sequential(nn.Conv2d(1, 2, 3, padding="same", dilation=2), nn.ReLU(inplace=True),
+                           nn.AvgPool2d(3, stride=2, padding=1), nn.BatchNorm2d(2), nn.AvgPool2d(2),
+                           nn.Conv2d(2, 2, (3, 1), stride=(1, 2))).eval()
+
+    class NoChain(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = layers
+
+        def forward(self, x):
+            return self.layers(x * 1.0)  # a new tensor that no module made: not a plain chain
+
+    x = torch.zeros(1, 1, 64, 64)
+    computed, measured = receptive_field(layers, "5", x), receptive_field(NoChain(), "layers.5", x)
+    assert computed.probe == (64, 64) and measured.probe[0] >= 64
+    assert (computed.stride, computed.offset, computed.size) == (measured.stride, measured.offset, measured.size)
 
 
 # --- Errors ------------------------------------------------------------------------------------------------------

@@ -11,7 +11,16 @@ from torch import nn
 from torch.ao import quantization as tq
 from torch.utils.checkpoint import checkpoint
 
-from utils import capture, channel_stats, get_feature_maps, list_layers, normalize_maps, plot_feature_maps
+from utils import (
+    LayerNotRunError,
+    capture,
+    channel_stats,
+    get_feature_maps,
+    grad_cam,
+    list_layers,
+    normalize_maps,
+    plot_feature_maps,
+)
 from utils.capturing.guards import hook_count
 from utils.models import SimpleCNN
 
@@ -60,6 +69,35 @@ def test_a_compiled_model_that_already_ran_is_captured_under_both_names(model, x
     assert compiled.forward is compiled_forward  # compiled again after the block
     assert hook_count(model) == 0
     assert list_layers(compiled, x).names[:2] == ["conv1", "pool"]
+
+
+def test_capturing_the_original_while_its_compiled_twin_runs_names_the_twin(x):
+    model = SimpleCNN().eval()
+    compiled = torch.compile(model, backend="eager")
+    with torch.no_grad():
+        compiled(x)  # compiled once: a hook added to model now is invisible to the twin's compiled code
+        with capture(model, ["conv1"]) as maps:
+            compiled(x)
+    with pytest.raises(LayerNotRunError, match="torch.compile'd twin.*capture\\(compiled, ...\\)"):
+        maps["conv1"]
+    with torch.no_grad(), capture(SimpleCNN(), ["conv1"]) as alone:
+        pass
+    with pytest.raises(LayerNotRunError, match="forward\\(\\) never calls it") as error:
+        alone["conv1"]
+    assert "twin" not in str(error.value), "a model without a twin gets the usual causes"
+
+
+@pytest.mark.parametrize("convert", ["script", "trace"])
+def test_grad_cam_on_torchscript_says_what_get_feature_maps_says(model, x, convert):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit is deprecated in torch 2.14
+        scripted = torch.jit.script(model) if convert == "script" else torch.jit.trace(model, x)
+    messages = []
+    for call in (lambda: get_feature_maps(scripted, x), lambda: grad_cam(scripted, x, "conv2")):
+        with pytest.raises(TypeError, match=f"cannot hook a TorchScript model \\(torch.jit.{convert}\\)") as error:
+            call()
+        messages.append(str(error.value).split(" cannot hook", 1)[1])
+    assert messages[0] == messages[1]
 
 
 # --- TorchScript --------------------------------------------------------------------------------------------------

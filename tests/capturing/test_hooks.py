@@ -297,15 +297,25 @@ def test_train_eval_mode_is_restored_and_eval_is_used(digits):
     assert [m.training for m in model.modules()] == modes and hooks_left(model) == 0
 
 
+@pytest.mark.parametrize("layers", [b"conv1", bytearray(b"conv1")])
+def test_layers_as_bytes_is_a_type_error_naming_layers(cnn, digits, layers):
+    for call in (lambda: get_feature_maps(cnn, digits, layers), lambda: capture(cnn, layers).__enter__()):
+        with pytest.raises(TypeError, match=r"layers=.*conv1.* is (bytes|bytearray), not a name: pass a str"):
+            call()
+    assert hooks_left(cnn) == 0
+
+
 # --- stop_early ------------------------------------------------------------------------------------------------------
 
 class Recorder(nn.Module):
+    """Counts the forward calls that compute (stop_early's dry run on the meta device computes nothing)."""
+
     def __init__(self) -> None:
         super().__init__()
         self.ran = 0
 
     def forward(self, x):
-        self.ran += 1
+        self.ran += x.device.type != "meta"
         return x
 
 
@@ -317,10 +327,31 @@ def test_stop_early_stops_once_every_requested_layer_has_fired(cnn, digits):
     assert model[2].ran == 1
 
 
-def test_stop_early_caveat_a_reused_module_shows_its_first_call_only(cnn, digits):
-    assert len(get_feature_maps(cnn, digits, ["pool"], stop_early=True).calls("pool")) == 1
-    assert len(get_feature_maps(cnn, digits, ["pool", "conv2"], stop_early=True).calls("pool")) == 1
-    assert len(get_feature_maps(cnn, digits, ["pool"]).calls("pool")) == 2
+def test_stop_early_never_cuts_a_reused_module_short(cnn, digits):
+    """SimpleCNN calls pool twice: stop_early must not return conv1's pooled maps as if they were pool's only."""
+    full = get_feature_maps(cnn, digits, ["pool"]).calls("pool")
+    for layers in (["pool"], ["pool", "conv1"]):
+        maps = get_feature_maps(cnn, digits, layers, stop_early=True)
+        assert len(maps.calls("pool")) == 2 and all(map(torch.equal, maps.calls("pool"), full))
+        with pytest.raises(ReusedLayerError, match="ran 2 times"):
+            maps["pool"]
+
+
+def test_stop_early_on_a_model_that_cannot_run_on_meta_runs_the_whole_pass(cnn, digits):
+    class ReadsValues(nn.Module):  # .item() needs numbers: the meta dry run cannot count, so nothing is cut short
+        def __init__(self) -> None:
+            super().__init__()
+            self.pool, self.after = nn.MaxPool2d(2), Recorder()
+
+        def forward(self, x):
+            x = self.pool(x)
+            if x.sum().item() > -1e9:
+                x = self.pool(x)
+            return self.after(x)
+
+    model = ReadsValues()
+    maps = get_feature_maps(model, digits, ["pool"], stop_early=True)
+    assert len(maps.calls("pool")) == 2 and model.after.ran == 1
 
 
 def test_stop_early_is_not_swallowed_by_a_models_except_exception(digits):

@@ -168,6 +168,76 @@ def test_notebook_01_playground_follows_its_stride_and_padding_sliders(widgets):
         page.screenshot(path=str(ARTIFACTS / "playground_3_padding_1.png"))
 
 
+def test_notebook_05_pad_as_a_newcomer_meets_it_at_1400_px_with_the_file_browser_open(widgets):
+    """The learner review's pad items: the network row fits the output area (fc2 not cut off), the pen slider shows
+    its value and reaches 6 px, a dot gets the message that the model always names a digit, and the prediction is
+    not red (red means a mistake in the explorer)."""
+    page = widgets
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    try:
+        with lab.screenshot_on_failure(page, ARTIFACTS / "failure_pad_1400.png"):
+            if not page.locator("#filebrowser").is_visible():
+                page.locator(".jp-SideBar [data-id='filebrowser']").first.click()
+            assert page.locator("#filebrowser").is_visible()
+            pad = pad_on_page(page)
+            shown = draw_and_read(page, pad, DIGITS[7], "draw_digit_7_at_1400", ARTIFACTS)
+            assert shown[1].startswith("predicted "), shown
+            fits = pad.evaluate("""root => {
+                const area = root.closest('.jp-OutputArea-output') || root.parentElement;
+                const row = root.querySelector('.course-draw-network');
+                const last = row.lastElementChild.getBoundingClientRect(), box = area.getBoundingClientRect();
+                return [row.scrollWidth <= row.clientWidth, area.scrollWidth <= area.clientWidth,
+                        last.right <= box.right + 1, row.lastElementChild.textContent];
+            }""")
+            assert fits[:3] == [True, True, True], fits
+            assert fits[3].startswith("fc2"), fits
+            colour = pad.locator(".course-draw-predicted").evaluate("e => getComputedStyle(e).color")
+            assert colour != "rgb(214, 39, 40)", "the prediction is shown in the explorer's colour for a mistake"
+
+            slider = pad.locator(".course-draw-pen input").first
+            assert slider.get_attribute("min") == "6"
+            slider.focus()
+            slider.press("Home")
+            assert pad.locator(".course-draw-pen-value").inner_text() == "6 px"
+            page.screenshot(path=str(ARTIFACTS / "pad_1400_file_browser.png"))
+
+            dot = draw_and_read(page, pad, [[(140, 140)]], "draw_digit_dot", ARTIFACTS)
+            assert dot[1].startswith("predicted "), dot
+            assert "always names one of the ten digits" in pad.locator(".course-draw-hint").inner_text()
+            assert "always names one of the ten digits" in pad.locator(".course-draw-always").inner_text()
+    finally:
+        page.set_viewport_size({"width": 1500, "height": 1000})
+
+
+def test_notebook_01_playground_weights_box_and_formula_as_a_newcomer_meets_them(widgets):
+    """A 5x5 kernel's rows do not wrap in the weights box; half-typed weights put a dash, not a kernel of 0, in the
+    formula line."""
+    page = widgets
+    with lab.screenshot_on_failure(page, ARTIFACTS / "failure_playground_weights.png"):
+        playground = widget_with_controls(page, "playground", ("preset", "kernel-text", "formula"))
+        box = playground.locator(".course-playground-kernel-text textarea").first
+        playground.locator(".course-playground-preset select").first.select_option("blur 5x5 (binomial)")
+        page.wait_for_function("() => document.querySelector('.course-playground-kernel-text textarea')"
+                               ".value.split('\\n').length === 5", timeout=lab.REDRAW_S * 1000)
+        widths = box.evaluate("""t => {
+            const style = getComputedStyle(t), ctx = document.createElement('canvas').getContext('2d');
+            ctx.font = `${style.fontSize} ${style.fontFamily}`;
+            const inner = t.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+            return [Math.max(...t.value.split('\\n').map(line => ctx.measureText(line).width)), inner];
+        }""")
+        assert widths[0] <= widths[1], f"a row {widths[0]:.0f} px wide wraps in a box {widths[1]:.0f} px wide"
+        page.screenshot(path=str(ARTIFACTS / "playground_blur_5x5.png"))
+
+        formula = playground.locator(".course-playground-formula").first
+        box.fill("1 2\n3")
+        page.wait_for_function("() => document.querySelector('.course-playground-formula').innerText.includes('–')",
+                               timeout=lab.REDRAW_S * 1000)
+        text = formula.inner_text()
+        assert "(0 − 1)" not in text and "not a kernel yet" in text, text
+        assert "Cannot convolve" in playground.locator(".course-playground-note").first.inner_text()
+        page.screenshot(path=str(ARTIFACTS / "playground_bad_weights.png"))
+
+
 def test_without_chromium_it_skips_with_how_to_enable_or_fails_in_ci(monkeypatch, tmp_path):
     monkeypatch.setattr(lab, "CHROMIUM", tmp_path / "no-chromium")
     monkeypatch.delenv("COURSE_REQUIRE_BROWSER", raising=False)

@@ -109,3 +109,21 @@ def test_parse_kernel_and_setting_check():
     with pytest.raises(PlaygroundError, match="padding -1"):
         Setting("x", torch.ones(3, 3), 1, -1, 1).check(28, 28)
     assert Setting("x", torch.ones(3, 3), 1, 0, 1).check(3, 3) == (1, 1)
+
+
+@pytest.mark.parametrize("text", ["1 2; 3", "1 2\n3", "", "1 x 3"])
+def test_malformed_weights_never_put_a_kernel_of_0_in_the_formula(playground, text):
+    playground.show(stride=1, padding=2)
+    playground.show(kernel_text=text)
+    assert "(0 − 1)" not in playground.formula.value and "= 55" not in playground.formula.value
+    assert "– (the weights are not a kernel yet)" in playground.formula.value
+    playground.show(kernel_text="1 0 -1\n2 0 -2\n1 0 -1")
+    assert "·(3 − 1)" in playground.formula.value and "= 30</b>" in playground.formula.value
+
+
+def test_the_weights_box_is_wide_enough_for_the_widest_presets_rows(playground):
+    from utils.widgets.conv_geometry import format_kernel
+
+    widest = max(len(line) for kernel in PRESETS.values() for line in format_kernel(kernel).splitlines())
+    assert widest >= 40, "the 5x5 blur's rows, e.g. '0.003906 0.01562 0.02344 0.01562 0.003906'"
+    assert playground.kernel_text.layout.width == f"calc(62px + {widest + 4}ch)"  # the browser test measures it

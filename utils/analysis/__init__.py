@@ -1,1 +1,2 @@
-"""What the maps mean: channel statistics, saliency and Grad-CAM, receptive fields."""
+"""What the maps mean: channel statistics, saliency, guided backpropagation and Grad-CAM, receptive fields, and
+the tools that test a claim by changing the input or the model: occlusion, channel ablation."""

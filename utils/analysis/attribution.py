@@ -23,20 +23,23 @@ are randomized explains the input, not the model.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from ..capturing.guards import check_model, eval_mode, to_model_device
 from ..capturing.layers import find_layer
-from .receptive_field import CellGeometry, receptive_field
+from .receptive_field import CellGeometry, GeometryUnavailable, receptive_field
 
 Target = int | Sequence[int] | torch.Tensor | None
 PLACEMENTS = ("receptive_field", "stretch", "none")
 
-__all__ = ["saliency", "grad_cam", "PLACEMENTS"]
+__all__ = ["saliency", "guided_backprop", "grad_cam", "PLACEMENTS"]
 
 
 def saliency(model: nn.Module, x: torch.Tensor, target: Target = None) -> torch.Tensor:
@@ -60,6 +63,56 @@ def saliency(model: nn.Module, x: torch.Tensor, target: Target = None) -> torch.
     return gradient.abs().amax(dim=1).float().to(x.device)
 
 
+def guided_backprop(model: nn.Module, x: torch.Tensor, target: Target = None) -> torch.Tensor:
+    """Guided backpropagation (Springenberg et al. 2015): the gradient of the target score with respect to x, where
+    every ReLU passes back only positive gradient, and only where its input was positive.
+
+    x is a batch (N, C, H, W); the result is the signed (N, C, H, W) gradient, float32 on x's device, unscaled (as
+    Captum's GuidedBackprop returns it). Every ReLU counts, whether an nn.ReLU module or a call of F.relu /
+    torch.relu in forward() (the SimpleCNN's): inside this function a __torch_function__ mode routes each ReLU
+    through a guided one. Model mode, `.grad` and x are left as they were, as for `saliency`. Adebayo et al.
+    (2018) show why to distrust it: its maps hardly change when the model's weights are randomized.
+
+    >>> linear = nn.Sequential(nn.Flatten(), nn.Linear(4, 2), nn.ReLU(), nn.Linear(2, 1))
+    >>> guided_backprop(linear, torch.zeros(1, 1, 2, 2), target=0).shape
+    torch.Size([1, 1, 2, 2])
+    """
+    inputs = _input_copy(model, x, "guided_backprop")
+    with eval_mode(model), torch.enable_grad(), _GuidedReLUs():
+        logits = model(inputs)
+        scores = _target_scores(logits, target, len(inputs))
+        _needs_gradients(scores, "guided_backprop")
+        (gradient,) = torch.autograd.grad(scores.sum(), inputs)
+    return gradient.float().to(x.device)
+
+
+class _GuidedReLU(torch.autograd.Function):
+    """max(x, 0) forward; backward passes the gradient only where the input was positive and the gradient is."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return grad.clamp(min=0) * (x > 0)
+
+
+_RELUS = {F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_}
+
+
+class _GuidedReLUs(TorchFunctionMode):
+    """Inside the block every ReLU, module or function, is a guided one (in place or not, it returns a new tensor,
+    which is what every `x = relu(x)` uses)."""
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        if func in _RELUS:
+            return _GuidedReLU.apply(args[0])
+        return func(*args, **(kwargs or {}))
+
+
 def grad_cam(model: nn.Module, x: torch.Tensor, layer: str, target: Target = None, *,
              placement: str = "receptive_field", after_relu: bool = False) -> torch.Tensor:
     """Grad-CAM maps at `layer`: where in that layer's feature maps the evidence for the target class lies.
@@ -69,14 +122,16 @@ def grad_cam(model: nn.Module, x: torch.Tensor, layer: str, target: Target = Non
     weights; a ReLU keeps the places that speak *for* the class. The (h, w) result is placed on the input (see
     `placement`) and scaled to [0, 1] per sample (a constant map, for example all zeros, becomes zeros: never NaN).
 
-    placement: "receptive_field" puts each cell's value on the centre of its receptive field, measured from the
-    model (linear in between, fading to zero one cell spacing beyond the outermost centres); "stretch" upsamples the
+    placement: "receptive_field" puts each cell's value on the centre of its receptive field, found from the
+    model (linear in between, fading to zero one cell spacing beyond the outermost centres; where the centres
+    cannot be had within receptive_field's bounds of time and memory, it warns and stretches); "stretch" upsamples the
     grid over the whole input (bilinear, what most libraries do); "none" returns the (N, h, w) map of the layer.
 
     after_relu=True weights the positive part of the maps, for a layer whose output the model passes through a
     ReLU that has no module to hook (SimpleCNN calls F.relu): then the maps weighted are what the next layer
-    receives. The default, False, uses the named layer's output as it is. For a layer whose output has been
-    through a ReLU already (most torchvision blocks) the two are the same.
+    receives. The default, False, uses the named layer's output as it is, also when an in-place op follows it
+    (nn.ReLU(inplace=True) in VGG, AlexNet, SqueezeNet: the model goes on with a copy of the output). For a layer
+    whose output has been through a ReLU already (most torchvision blocks) the two are the same.
 
     x is (N, C, H, W); the result is (N, H, W) (or (N, h, w)), float32, on x's device. `layer` is a name from
     `list_layers` whose output is (N, C, h, w), usually the last convolution; `target` as in `saliency`. The
@@ -103,7 +158,12 @@ def grad_cam(model: nn.Module, x: torch.Tensor, layer: str, target: Target = Non
     if placement == "stretch":
         cam = F.interpolate(cam, size=inputs.shape[-2:], mode="bilinear", align_corners=False)
     elif placement == "receptive_field" and bool(cam.amax() > 0):
-        cam = place(cam, receptive_field(model, layer, inputs), inputs.shape[-2:])
+        try:
+            cam = place(cam, receptive_field(model, layer, inputs), inputs.shape[-2:])
+        except GeometryUnavailable as error:
+            warnings.warn(f"grad_cam: the cells of {layer!r} could not be placed by their receptive fields, so the "
+                          f"grid was stretched over the image instead (placement='stretch'). {error}", stacklevel=2)
+            cam = F.interpolate(cam, size=inputs.shape[-2:], mode="bilinear", align_corners=False)
     elif placement == "receptive_field":  # all zeros: nothing to place (and no gradient to measure the field with)
         cam = cam.new_zeros((*cam.shape[:2], *inputs.shape[-2:]))
     return _scale_each(cam[:, 0]).to(x.device)
@@ -135,7 +195,15 @@ def _activation_and_gradient(model: nn.Module, module: nn.Module, layer: str, in
                              target: Target) -> tuple[torch.Tensor, torch.Tensor]:
     """The layer's (N, C, h, w) output in one forward pass, and the gradient of the target scores with respect to it."""
     outputs: list[object] = []
-    handle = module.register_forward_hook(lambda _module, _args, output: outputs.append(output))
+
+    def keep(_module: nn.Module, _args: object, output: object) -> object:
+        # The model goes on with a copy, so that an in-place op after the layer (nn.ReLU(inplace=True), a
+        # residual `out += identity`) changes the copy, not the output kept here; the copy stays in the graph,
+        # so the gradient with respect to the layer's own output is the one Grad-CAM needs.
+        outputs.append(output)
+        return output.clone() if isinstance(output, torch.Tensor) else None
+
+    handle = module.register_forward_hook(keep)
     try:
         with eval_mode(model), torch.enable_grad():
             logits = model(inputs)

@@ -7,11 +7,13 @@ the likely cause. The hooks that fill it live in `utils.capturing.hooks`.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 
 import torch
+from torch import nn
 
-from .guards import strip_compiled
+from .guards import compiled_twin, strip_compiled
 from .layers import LayerNameError, unknown_name_error
 
 __all__ = ["FeatureMaps", "LayerNotRunError", "ReusedLayerError"]
@@ -46,10 +48,11 @@ class FeatureMaps(Mapping[str, torch.Tensor]):
     (torch.Size([1, 16, 24, 24]), 2)
     """
 
-    def __init__(self, names: Iterable[str], model_name: str = "the model") -> None:
+    def __init__(self, names: Iterable[str], model_name: str = "the model", model: nn.Module | None = None) -> None:
         self._calls: dict[str, list[torch.Tensor]] = {name: [] for name in names}
         self._parts: dict[str, tuple[str, list[str]]] = {}  # a layer that returned a container: its type, part names
         self._model_name = model_name
+        self._model = weakref.ref(model) if model is not None else None  # only to explain a layer that did not run
 
     def _add_part(self, layer: str, kind: str, part: str, tensor: torch.Tensor) -> None:
         """Record one tensor of a layer's dict/tuple output under `part` (such as "backbone.fpn[0]")."""
@@ -93,6 +96,14 @@ class FeatureMaps(Mapping[str, torch.Tensor]):
         if len(calls) == 1:
             return calls[0]
         if not calls:
+            model = self._model() if self._model is not None else None
+            twin = compiled_twin(model) if model is not None else None
+            if twin is not None:
+                raise LayerNotRunError(
+                    f"Layer {name!r} was hooked but did not run: {self._model_name} has a torch.compile'd twin "
+                    "(compiled = torch.compile(model)), and when the twin is what ran, its compiled code calls no "
+                    "hook added after compiling, so the layer never reported. Capture through the twin, "
+                    "capture(compiled, ...), which runs it uncompiled inside the block (or call model itself).")
             raise LayerNotRunError(
                 f"Layer {name!r} was hooked but did not run during the forward pass, so it has no feature map. "
                 f"Likely causes: {self._model_name}'s forward() never calls it (a spare module, defined in __init__ "

@@ -9,6 +9,7 @@ instead of one from deep inside torch; and it leaves the model as it found it (`
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -19,8 +20,8 @@ from torch import nn
 from torch.ao.nn import quantized as nnq
 
 __all__ = [
-    "CONV_TYPES", "ONE_D", "check_input", "check_model", "compiled_inner", "eval_mode", "hook_count", "num_threads",
-    "recomputing", "strip_compiled", "to_model_device", "Device",
+    "CONV_TYPES", "ONE_D", "check_input", "check_model", "compiled_inner", "compiled_twin", "eval_mode", "hook_count",
+    "num_threads", "recomputing", "strip_compiled", "to_model_device", "Device",
 ]
 
 CONV_TYPES = (nn.Conv2d, nnq.Conv2d)  # what layers=None captures: float and quantized 2-D convolutions
@@ -38,6 +39,21 @@ def compiled_inner(model: nn.Module) -> nn.Module | None:
         return None
     inner = getattr(model, "_orig_mod", None)
     return inner if isinstance(inner, nn.Module) else None
+
+
+def compiled_twin(model: nn.Module) -> nn.Module | None:
+    """A torch.compile'd model that wraps `model` (`torch.compile(model)` made elsewhere), or None.
+
+    Only an error message asks this (it scans the objects the garbage collector tracks): when a hooked layer did
+    not run, the twin's compiled code, which calls no hooks added after compiling, is the likely cause.
+
+    >>> model = SimpleCNN()
+    >>> compiled = torch.compile(model)
+    >>> compiled_twin(model) is compiled, compiled_twin(SimpleCNN())
+    (True, None)
+    """
+    return next((twin for twin in gc.get_objects() if type(twin).__name__ == "OptimizedModule"
+                 and compiled_inner(twin) is model), None)
 
 
 def strip_compiled(name: str) -> str:

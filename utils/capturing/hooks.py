@@ -24,6 +24,7 @@ Quantized convolutions count as convolutions for `layers=None`; their maps stay 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
@@ -52,6 +53,10 @@ ONE_D_TYPES = (nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AvgPool1d, nn.ConvTra
 __all__ = ["capture", "get_feature_maps"]
 
 
+# per model: (requested layers, input shape, dtype) -> calls per forward pass (None: not countable on meta)
+_counted: weakref.WeakKeyDictionary[nn.Module, dict[tuple, dict[str, int] | None]] = weakref.WeakKeyDictionary()
+
+
 class _StopForward(BaseException):
     """Raised by a hook to end the forward pass early (stop_early=True); caught in get_feature_maps.
 
@@ -68,6 +73,9 @@ def _resolve(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None) -> 
                              "layers=None captures those. Pass the names you want, layers=[...]; list_layers(model) "
                              "shows them.")
         return found
+    if isinstance(layers, (bytes, bytearray)):
+        raise TypeError(f"layers={layers!r} is {type(layers).__name__}, not a name: pass a str such as 'conv1' "
+                        f"(layers={layers.decode(errors='replace')!r}), a list of names, or None for every nn.Conv2d.")
     if isinstance(layers, (str, nn.Module)):
         layers = [layers]
     if not isinstance(layers, Iterable):
@@ -128,15 +136,18 @@ def _tensor_parts(output: object) -> list[tuple[str, torch.Tensor]] | None:
 
 @contextmanager
 def _hooked(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None, clone: bool, device: Device | None,
-            stop_early: bool) -> Iterator[FeatureMaps]:
+            stop_early: bool, x: object = None) -> Iterator[FeatureMaps]:
     inner = compiled_inner(model)
     modules = _resolve(inner if inner is not None else model, layers)
-    maps = FeatureMaps(modules, type(model).__name__)
+    maps = FeatureMaps(modules, type(model).__name__, model if inner is None else None)
     copy = _copier(clone, device)
     names_of: dict[int, list[str]] = {}  # one hook per module, even when it is asked for under two names
     for name, module in modules.items():
         names_of.setdefault(id(module), []).append(name)
-    remaining = set(modules)
+    # stop_early: stop once every requested layer has made all the calls one forward pass makes (a dry run on the
+    # meta device counts them); None runs the whole pass
+    expected = _calls_per_pass(model if inner is None else inner, modules, x) if stop_early else None
+    seen = dict.fromkeys(modules, 0)
 
     def make_hook(names: list[str]) -> Callable[[nn.Module, tuple[Any, ...], object], None]:
         targets = [maps._calls[name] for name in names]
@@ -157,9 +168,10 @@ def _hooked(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None, clon
                 for name in names:
                     for key, tensor in parts:
                         maps._add_part(name, type(output).__name__, f"{name}[{key}]", copy(tensor))
-            if stop_early:
-                remaining.difference_update(names)
-                if not remaining:
+            if expected is not None:
+                for name in names:
+                    seen[name] += 1
+                if all(seen[name] >= count for name, count in expected.items()):
                     raise _StopForward
 
         return hook
@@ -175,6 +187,42 @@ def _hooked(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None, clon
     finally:
         for handle in handles:
             handle.remove()
+
+
+def _calls_per_pass(model: nn.Module, modules: dict[str, nn.Module], x: object) -> dict[str, int] | None:
+    """How many times each requested layer runs in one forward pass on inputs like x, from a dry run on the meta
+    device (shapes only: no arithmetic, no memory); None when the model cannot run there (it reads values)."""
+    if not isinstance(x, torch.Tensor):
+        return None
+    key = (tuple((name, id(module)) for name, module in modules.items()), tuple(x.shape), x.dtype)
+    known = _counted.setdefault(model, {})
+    if key not in known:
+        known[key] = _count_calls(model, modules, x)
+    return known[key]
+
+
+def _count_calls(model: nn.Module, modules: dict[str, nn.Module], x: torch.Tensor) -> dict[str, int] | None:
+    counts = dict.fromkeys(modules, 0)
+    names_of: dict[int, list[str]] = {}
+    for name, module in modules.items():
+        names_of.setdefault(id(module), []).append(name)
+
+    def count(module: nn.Module, args: object, output: object) -> None:
+        for name in names_of[id(module)]:
+            counts[name] += 1
+
+    state = {name: torch.empty_like(t, device="meta") for name, t in
+             [*model.named_parameters(remove_duplicate=False), *model.named_buffers(remove_duplicate=False)]}
+    handles = [module.register_forward_hook(count) for module in {id(m): m for m in modules.values()}.values()]
+    try:
+        with torch.no_grad():
+            torch.func.functional_call(model, state, (torch.empty_like(x, device="meta"),), strict=False)
+    except Exception:  # noqa: BLE001  # data-dependent code, a CPU constant: count by running for real
+        return None
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: n for name, n in counts.items() if n}
 
 
 @contextmanager
@@ -225,8 +273,11 @@ def get_feature_maps(model: nn.Module, x: torch.Tensor, layers: LayerRef | Itera
 
     The model's train/eval mode (every submodule's) is restored afterwards; x is moved to the model's device.
     With stop_early=True the forward pass stops as soon as every requested layer has produced its output, which
-    makes capturing early layers of a large model cheaper than running it. Caveat: the calls a reused module would
-    make after that point are not seen (`maps.calls` then holds fewer). clone and device as in `capture`.
+    makes capturing early layers of a large model cheaper than running it. A reused module is never cut short: a
+    dry run on the meta device (no arithmetic, no memory) first counts how often each requested layer runs in one
+    pass, and the pass stops after the last of those calls, so `maps["pool"]` of the SimpleCNN says it ran twice
+    and `maps.calls("pool")` holds both calls. A model that cannot run on the meta device (it reads values, e.g.
+    `.item()`) runs to the end. clone and device as in `capture`.
 
     >>> maps = get_feature_maps(load_trained_simplecnn(), torch.zeros(2, 1, 28, 28), ["conv1"], stop_early=True)
     >>> maps
@@ -236,7 +287,7 @@ def get_feature_maps(model: nn.Module, x: torch.Tensor, layers: LayerRef | Itera
     check_model(model, "get_feature_maps")
     model = compiled_inner(model) or model  # the compiled wrapper would run code that does not see the hooks
     x = check_input(model, x, "get_feature_maps")
-    with eval_mode(model), torch.no_grad(), _hooked(model, layers, clone, device, stop_early) as maps:
+    with eval_mode(model), torch.no_grad(), _hooked(model, layers, clone, device, stop_early, x) as maps:
         try:
             model(to_model_device(model, x))
         except _StopForward:

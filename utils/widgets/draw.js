@@ -1,7 +1,8 @@
 // The draw-a-digit widget's browser side (utils/draw.py): a drawing pad, and the whole network drawn from the
 // numbers Python sends back after each stroke. Plain JavaScript, no build step, nothing loaded from the network.
 
-const SCALE = 3; // screen pixels per value in every map grid: the maps shrink on screen as they do in the network
+const SCALE = 2.5; // screen pixels per value in every map grid: the maps shrink on screen as they do in the network
+// (2.5, not 3: the whole row fits a 1400 px window with JupyterLab's file browser open; it wraps if narrower)
 const PAD = 2; // pixels between tiles
 const BAR_PX = 2; // height of one unit's bar
 
@@ -23,7 +24,7 @@ function paintGrid(canvas, values, shape, lut, dead) {
   const [c, h, w] = shape;
   const ncols = Math.ceil(Math.sqrt(c));
   const nrows = Math.ceil(c / ncols);
-  const tw = w * SCALE, th = h * SCALE;
+  const tw = Math.round(w * SCALE), th = Math.round(h * SCALE);
   canvas.width = ncols * (tw + PAD) - PAD;
   canvas.height = nrows * (th + PAD) - PAD;
   const ctx = canvas.getContext("2d");
@@ -33,7 +34,7 @@ function paintGrid(canvas, values, shape, lut, dead) {
     const x0 = (k % ncols) * (tw + PAD), y0 = Math.floor(k / ncols) * (th + PAD);
     for (let y = 0; y < th; y++) {
       for (let x = 0; x < tw; x++) {
-        const v = values[k * h * w + Math.floor(y / SCALE) * w + Math.floor(x / SCALE)];
+        const v = values[k * h * w + Math.min(h - 1, Math.floor(y / SCALE)) * w + Math.min(w - 1, Math.floor(x / SCALE))];
         const o = ((y0 + y) * canvas.width + x0 + x) * 4;
         image.data[o] = lut[3 * v]; image.data[o + 1] = lut[3 * v + 1]; image.data[o + 2] = lut[3 * v + 2];
       }
@@ -74,8 +75,9 @@ function render({ model, el: host }) {
   const clear = el("button", "course-draw-clear", "clear");
   const penLabel = el("label", "course-draw-pen", "pen ");
   const pen = el("input");
-  Object.assign(pen, { type: "range", min: 8, max: 44, step: 1, value: model.get("pen") });
-  penLabel.appendChild(pen);
+  Object.assign(pen, { type: "range", min: 6, max: 44, step: 1, value: model.get("pen") });
+  const penValue = el("span", "course-draw-pen-value", `${pen.value} px`);
+  penLabel.append(pen, penValue);
   tools.append(undo, clear, penLabel);
   left.append(pad, tools);
 
@@ -87,7 +89,10 @@ function render({ model, el: host }) {
   const result = el("div", "course-draw-result");
   const predicted = el("div", "course-draw-predicted", "draw a digit");
   const probabilities = el("div", "course-draw-probabilities");
-  result.append(predicted, probabilities);
+  const hint = el("div", "course-draw-hint");
+  const always = el("div", "course-draw-always", "The model always names one of the ten digits, whatever is drawn: "
+    + "a dot or a scribble gets a digit too.");
+  result.append(predicted, hint, probabilities, always);
   const top = el("div", "course-draw-top-row");
   top.append(left, seen, result);
   root.append(top, network);
@@ -157,6 +162,7 @@ function render({ model, el: host }) {
   pad.addEventListener("pointercancel", finish);
   undo.addEventListener("click", () => { strokes.pop(); repaint(); send(false); });
   clear.addEventListener("click", () => { strokes = []; repaint(); send(false); });
+  pen.addEventListener("input", () => { penValue.textContent = `${pen.value} px`; });
   pen.addEventListener("change", () => { model.set("pen", Number(pen.value)); model.save_changes(); });
 
   model.on("change:strokes", () => { // strokes set from Python (show, draw, clear)
@@ -176,6 +182,7 @@ function render({ model, el: host }) {
     probabilities.replaceChildren();
     root.dataset.predicted = view.empty ? "" : String(view.predicted);
     root.dataset.seq = String(view.seq);
+    hint.textContent = view.empty ? "" : view.hint || "";
     if (view.empty) {
       predicted.textContent = view.message;
       preview.getContext("2d").clearRect(0, 0, 28, 28);
@@ -196,8 +203,7 @@ function render({ model, el: host }) {
         column.append(canvas);
         network.append(column);
       }
-      const best = view.probabilities[view.predicted];
-      predicted.textContent = `predicted ${view.predicted} (${Math.round(100 * best)}%)`;
+      predicted.textContent = view.message;
       view.probabilities.forEach((p, k) => {
         const line = el("div", k === view.predicted ? "course-draw-class course-draw-top" : "course-draw-class");
         const bar = el("span", "course-draw-bar");

@@ -38,13 +38,18 @@ from ..plot.grid import DIVERGING, SEQUENTIAL
 from ..plot.scaling import normalize_maps
 from .network_view import NetworkView, as_digit, check_digit_model, network_view, plot_network
 
-__all__ = ["CANVAS_PX", "DEFAULT_PEN", "EMPTY_MESSAGE", "draw_digit", "strokes_to_digit"]
+__all__ = ["CANVAS_PX", "DEFAULT_PEN", "EMPTY_MESSAGE", "UNSURE_HINT", "draw_digit", "strokes_to_digit"]
 
 HERE = Path(__file__).resolve().parent
 CANVAS_PX = 280  # the drawing area's side, in canvas pixels (strokes are given in these units)
 DEFAULT_PEN = 22  # pen width in canvas pixels; the widget's slider changes it
 BOX, FIELD = 20, 28  # MNIST: the digit's bounding box scaled into 20x20, centred by its centre of mass in 28x28
+CENTRE = FIELD / 2  # where MNIST's digits have their centre of mass: pixel (14.0, 14.0) on average (14.01, 13.99 on
+# the bundled test digits), not the middle of the field (13.5): half a pixel costs drawn digits 2 points of accuracy
 EMPTY_MESSAGE = "draw a digit"
+UNSURE = 0.7  # below this probability the pad adds UNSURE_HINT (a dot was read as 8 at 54%, a scribble as 2 at 57%)
+UNSURE_HINT = ("unsure: the model always names one of the ten digits, even for a dot or a scribble; a low "
+               "probability is all it has to say that it does not know")
 
 Point = Sequence[float]
 Stroke = Sequence[Point]
@@ -88,7 +93,7 @@ def _rasterize(strokes: list[tuple[float, np.ndarray]], size: int) -> np.ndarray
 
 def _into_field(ink: np.ndarray) -> np.ndarray:
     """MNIST's recipe: the ink's bounding box scaled (aspect kept) into 20x20, placed in 28x28 so that its centre
-    of mass sits at the centre."""
+    of mass sits where MNIST's do, at pixel (14, 14)."""
     rows, cols = np.nonzero(ink)
     crop = ink[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
     h, w = crop.shape
@@ -100,8 +105,8 @@ def _into_field(ink: np.ndarray) -> np.ndarray:
         small = np.ones_like(small)
     ys, xs = np.indices(small.shape)
     cy, cx = (ys * small).sum() / small.sum(), (xs * small).sum() / small.sum()
-    top = int(np.clip(round((FIELD - 1) / 2 - cy), 0, FIELD - small.shape[0]))
-    left = int(np.clip(round((FIELD - 1) / 2 - cx), 0, FIELD - small.shape[1]))
+    top = int(np.clip(round(CENTRE - cy), 0, FIELD - small.shape[0]))
+    left = int(np.clip(round(CENTRE - cx), 0, FIELD - small.shape[1]))
     field = np.zeros((FIELD, FIELD), dtype=np.float32)
     field[top:top + small.shape[0], left:left + small.shape[1]] = small
     return field
@@ -113,8 +118,8 @@ def strokes_to_digit(strokes: Sequence[Stroke | dict[str, Any]], *, pen: float =
 
     `strokes` is a list of strokes, each a list of (x, y) points in canvas pixels (0 to `size`), drawn with a round
     pen `pen` pixels wide (a stroke may also be a dict {"points": [...], "width": w}). The ink's bounding box is
-    scaled into 20x20 (aspect kept), placed so that its centre of mass is at the centre of 28x28, then normalized
-    with `(x - 0.5) / 0.5`: background -1, ink up to 1.
+    scaled into 20x20 (aspect kept), placed so that its centre of mass is at pixel (14, 14) of 28x28 (where
+    MNIST's digits have theirs), then normalized with `(x - 0.5) / 0.5`: background -1, ink up to 1.
 
     >>> one = strokes_to_digit([[(140, 40), (140, 240)]])           # a vertical line: a "1"
     >>> one.shape, float(one.min()), float(one.max())
@@ -164,7 +169,17 @@ def encode_view(view: NetworkView | None, seq: int = 0, source: str = "drawing")
                            "values": np.round(stage.values.numpy().astype(np.float64), 4).tolist()})
     return {"seq": seq, "empty": False, "source": source, "input": _bytes((view.input[0].numpy() + 1) / 2),
             "stages": stages, "probabilities": np.round(view.probabilities.numpy().astype(np.float64), 4).tolist(),
-            "predicted": view.predicted}
+            "predicted": view.predicted, "message": prediction_message(view), "hint": hint(view)}
+
+
+def prediction_message(view: NetworkView) -> str:
+    """'predicted 7 (98%)': the class and its probability, as the pad shows it."""
+    return f"predicted {view.predicted} ({100 * float(view.probabilities.max()):.0f}%)"
+
+
+def hint(view: NetworkView) -> str:
+    """What the pad adds under an unsure prediction (UNSURE_HINT), or ""."""
+    return UNSURE_HINT if float(view.probabilities.max()) < UNSURE else ""
 
 
 # --- The widget --------------------------------------------------------------------------------------------------
@@ -205,9 +220,12 @@ class _DigitPadLogic:
     @property
     def message(self) -> str:
         """What the widget says above the probabilities: "draw a digit", or the prediction."""
-        if self.network is None:
-            return EMPTY_MESSAGE
-        return f"predicted {self.predicted} ({100 * max(self.probabilities or [0.0]):.0f}%)"
+        return EMPTY_MESSAGE if self.network is None else prediction_message(self.network)
+
+    @property
+    def hint(self) -> str:
+        """What the widget says under an unsure prediction (below UNSURE): that the model always names a digit."""
+        return "" if self.network is None else hint(self.network)
 
     def show(self, image: torch.Tensor) -> _DigitPadLogic:
         """Show a digit given from Python, (1, 28, 28) and normalized as `load_mnist` gives it; the canvas is

@@ -63,8 +63,10 @@ class Playground(widgets.VBox):
         self.image = widgets.Dropdown(options=list(images), description="image", style=style, layout=narrow)
         self.preset = widgets.Dropdown(options=[*PRESETS, "your own"], value=first, description="kernel",
                                        style=style, layout=widgets.Layout(width="300px"))
-        self.kernel_text = widgets.Textarea(value=format_kernel(PRESETS[first]), description="weights",
-                                            style=style, layout=widgets.Layout(width="300px", height="96px"))
+        widest = max(len(line) for kernel in PRESETS.values() for line in format_kernel(kernel).splitlines())
+        self.kernel_text = widgets.Textarea(  # wide enough for the widest preset's rows (a 5x5 blur) not to wrap
+            value=format_kernel(PRESETS[first]), description="weights", style=style,
+            layout=widgets.Layout(width=f"calc({style['description_width']} + {widest + 4}ch)", height="96px"))
         self.stride = widgets.IntSlider(value=1, min=0, max=6, description="stride", style=style, layout=narrow)
         self.padding = widgets.IntSlider(value=0, min=0, max=6, description="padding", style=style, layout=narrow)
         self.dilation = widgets.IntSlider(value=1, min=0, max=12, description="dilation", style=style,
@@ -151,8 +153,9 @@ class Playground(widgets.VBox):
         kh, _ = kernel_shape(self.kernel_text.value)
         picture = self.images[self.image.value]
         n, s, p, d = picture.shape[0], self.stride.value, self.padding.value, self.dilation.value
+        filled = size_formula(n, kh, s, p, d) if kh else "– (the weights are not a kernel yet)"  # never a kernel 0
         self.formula.value = (f"output rows = floor((n + 2·padding − dilation·(kernel − 1) − 1) / stride) + 1 = "
-                              f"<b>{size_formula(n, kh, s, p, d)}</b>")
+                              f"<b>{filled}</b>")
         try:
             picture, setting, (h, w) = self._read()
         except PlaygroundError as error:
