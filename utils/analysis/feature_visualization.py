@@ -95,17 +95,17 @@ def feature_visualization(model: nn.Module, layer: str, channels: int | Sequence
     handle = module.register_forward_hook(keep)
     try:
         with eval_mode(model):
-            for step in range(steps + 1):
-                with torch.no_grad():
-                    history.append(objective(image).float().cpu())
-                if step == steps:
-                    break
+            for _ in range(steps):
                 shift = [int(s) for s in torch.randint(-jitter, jitter + 1, (2,), generator=generator)] if jitter \
                     else [0, 0]
                 x = image.clone().requires_grad_(True)
                 with torch.enable_grad():
-                    values = objective(torch.roll(x, shifts=shift, dims=(-2, -1)))
+                    values = objective(torch.roll(x, shifts=shift, dims=(-2, -1)) if any(shift) else x)
                     (gradient,) = torch.autograd.grad(values.sum(), x)
+                if any(shift):  # the activation of the image itself, not of its shifted copy
+                    with torch.no_grad():
+                        values = objective(image)
+                history.append(values.detach().float().cpu())
                 rms = gradient.pow(2).flatten(1).mean(dim=1).sqrt().clamp(min=1e-12)
                 image = image + lr * gradient / rms.view(-1, *[1] * len(size))
                 if blur:
@@ -114,6 +114,8 @@ def feature_visualization(model: nn.Module, layer: str, channels: int | Sequence
                     image = image * (1 - decay)
                 if bounds is not None:
                     image = image.clamp(*bounds)
+            with torch.no_grad():
+                history.append(objective(image).float().cpu())  # after the last step
     finally:
         handle.remove()
     return FeatureVisualization(image.detach().float().cpu(), torch.stack(history))
