@@ -20,6 +20,7 @@ def _seeded() -> None:
 SLOWEST_FIRST = [
     "tests/widgets/test_browser.py",
     "notebooks/06_maps_during_training.ipynb",
+    "notebooks/08_what_the_network_learned.ipynb",
     "notebooks/05_reading_feature_maps.ipynb",
     "tests/repo/test_launch.py",
     "notebooks/03_training_simplecnn.ipynb",
