@@ -9,11 +9,12 @@ from utils import channel_stats, checks
 
 
 def test_dead_fraction(capsys):
-    ok, message = outcome(capsys, checks.check_dead_fraction(lambda m: channel_stats(m).dead.float().mean()))
-    assert ok and message.startswith("✓")
+    # the library call the exercise forbids is refused, even though its value is right
+    assert_fails(capsys, checks.check_dead_fraction(lambda m: channel_stats(m).dead.float().mean()),
+                 "without channel_stats")
     assert outcome(capsys, checks.check_dead_fraction(lambda m: (m.amax(dim=(0, 2, 3)) <= 0).float().mean().item()))[0]
-    assert_fails(capsys, checks.check_dead_fraction(lambda m: int(channel_stats(m).dead.sum())), "count")
-    assert_fails(capsys, checks.check_dead_fraction(lambda m: 100 * channel_stats(m).dead.float().mean()),
+    assert_fails(capsys, checks.check_dead_fraction(lambda m: int((m.amax(dim=(0, 2, 3)) <= 0).sum())), "count")
+    assert_fails(capsys, checks.check_dead_fraction(lambda m: 100 * (m.amax(dim=(0, 2, 3)) <= 0).float().mean()),
                  "percentage")
     assert_fails(capsys, checks.check_dead_fraction(lambda m: (m <= 0).float().mean()), "VALUES")
     assert_fails(capsys, checks.check_dead_fraction(lambda m: (m == 0).all(3).all(2).all(0).float().mean()),
@@ -25,16 +26,19 @@ def test_dead_fraction(capsys):
 
 
 def test_class_probe(capsys):
-    def right(labels):
-        return [int((labels == c).nonzero()[0]) for c in range(10)]
+    def right(labels, k):
+        return [int(i) for c in range(10) for i in (labels == c).nonzero().flatten()[:k]]
 
     assert outcome(capsys, checks.check_class_probe(right))[0]
-    assert outcome(capsys, checks.check_class_probe(lambda labels: torch.tensor(right(labels))))[0]
-    assert_fails(capsys, checks.check_class_probe(lambda labels: list(range(10))), "indices")
-    assert_fails(capsys, checks.check_class_probe(lambda labels: sorted(right(labels))), "order")
-    last = lambda labels: [int((labels == c).nonzero()[-1]) for c in range(10)]  # noqa: E731
+    assert outcome(capsys, checks.check_class_probe(lambda labels, k: torch.tensor(right(labels, k))))[0]
+    first_of_each = lambda labels, k: [int((labels == c).nonzero()[0]) for c in range(10)]  # noqa: E731
+    assert_fails(capsys, checks.check_class_probe(first_of_each), "first 3 samples of each class")
+    assert_fails(capsys, checks.check_class_probe(lambda labels, k: [int(labels[i]) for i in right(labels, k)]),
+                 "indices")
+    assert_fails(capsys, checks.check_class_probe(lambda labels, k: sorted(right(labels, k))), "order")
+    last = lambda labels, k: [int(i) for c in range(10) for i in (labels == c).nonzero().flatten()[-k:]]  # noqa: E731
     assert_fails(capsys, checks.check_class_probe(last), "FIRST")
-    assert_fails(capsys, checks.check_class_probe(lambda labels: right(labels)[:9]), "10 in all")
+    assert_fails(capsys, checks.check_class_probe(lambda labels, k: right(labels, k)[:-1]), "in all")
 
 
 def test_first_alarm(capsys):

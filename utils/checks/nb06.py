@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import torch
 
-from .core import CheckResult, as_number, run_cases
+from .core import CheckResult, as_number, fail, run_cases
 
 __all__ = ["check_dead_fraction", "check_class_probe", "check_first_alarm"]
 
@@ -62,41 +63,55 @@ def check_dead_fraction(function: Callable[[torch.Tensor], float]) -> CheckResul
     ✓ Right: a channel counts as dead only if no sample, at no position, makes it positive.
     True
     """
+    if _calls(function, "channel_stats"):
+        return fail("the exercise asks for the fraction without channel_stats: work it out from the maps' values "
+                    "(the check reads your function's code), then compare with channel_stats outside it.")
     return run_cases(function, "`dead_fraction`", _dead_fraction_cases(), _judge_dead_fraction,
                      "Right: a channel counts as dead only if no sample, at no position, makes it positive.")
 
 
-def _label_cases() -> list[tuple[torch.Tensor]]:
+def _calls(function: object, name: str) -> bool:
+    """Whether `name` appears in the source of `function` (False when the source cannot be read)."""
+    try:
+        return name in inspect.getsource(function)  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return False
+
+
+def _label_cases() -> list[tuple[torch.Tensor, int]]:
+    """Label lists with at least 3 samples of every class, each with a number k of samples to take per class."""
     generator = torch.Generator().manual_seed(6)
     cases = [torch.randint(0, 10, (40,), generator=generator), torch.arange(29, -1, -1) % 10]
-    return [(labels if len(set(labels.tolist())) == 10 else torch.cat([labels, torch.arange(10)]),)
-            for labels in cases]
+    padded = [torch.cat([labels, torch.arange(10).repeat(3)]) for labels in cases]
+    return [(padded[0], 3), (padded[1], 2), (padded[0], 1)]
 
 
-def _judge_probe(result: object, labels: torch.Tensor) -> str | None:
-    expected = [int((labels == c).nonzero()[0]) for c in range(10)]
+def _judge_probe(result: object, labels: torch.Tensor, k: int) -> str | None:
+    expected = [int(i) for c in range(10) for i in (labels == c).nonzero().flatten()[:k]]
     try:
         indices = [int(i) for i in (result.tolist() if isinstance(result, torch.Tensor) else result)]  # type: ignore
     except (TypeError, ValueError):
-        return "return the 10 indices as a list (or a tensor) of ints."
+        return "return the indices as one flat list (or a tensor) of ints."
     if indices == expected:
         return None
-    if len(indices) != 10:
-        return f"got {len(indices)} indices; one per class, 10 in all."
-    if indices == list(range(10)) or indices == [int(labels[i]) for i in expected]:
+    if len(indices) == 10 and k > 1:
+        return f"got one index per class; with k={k} the probe takes the first {k} samples of each class."
+    if len(indices) != 10 * k:
+        return f"got {len(indices)} indices; k={k} per class, {10 * k} in all."
+    if [int(labels[i]) for i in expected] == indices or sorted(indices) == sorted(int(labels[i]) for i in expected):
         return "return the positions of the samples in the dataset (indices), not their labels."
     if sorted(indices) == sorted(expected):
-        return ("the right samples in another order: the first index should be the first 0, then the first 1, and so "
+        return ("the right samples in another order: class by class, the first k 0s, then the first k 1s, and so "
                 "on up to 9.")
-    if [int(labels[i]) for i in indices if 0 <= i < len(labels)] == list(range(10)):
-        return "one sample of each class, in the right order, but not the FIRST one of each."
-    return "not the index of the first sample of each class 0..9."
+    if sorted(int(labels[i]) for i in indices if 0 <= i < len(labels)) == sorted(int(labels[i]) for i in expected):
+        return "k samples of each class, but not the FIRST k of each."
+    return f"not the indices of the first {k} samples of each class 0..9, class by class."
 
 
-def check_class_probe(function: Callable[[torch.Tensor], object]) -> CheckResult:
-    """Exercise 06.2: class_probe(labels) -> the index of the first sample of each class 0..9, in class order."""
+def check_class_probe(function: Callable[[torch.Tensor, int], object]) -> CheckResult:
+    """Exercise 06.2: class_probe(labels, k) -> the indices of the first k samples of each class, class by class."""
     return run_cases(function, "`class_probe`", _label_cases(), _judge_probe,
-                     "Right: ten indices, one per class, so every digit is watched during training.")
+                     "Right: k digits of every class, in class order, so every class is watched during training.")
 
 
 def _history(epochs: list[int], warned: list[int]) -> list[dict]:
