@@ -10,17 +10,36 @@ from __future__ import annotations
 
 import copy
 import numbers
+import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
 
-__all__ = ["CheckResult", "report", "fail", "as_number", "as_ints", "is_int", "not_answered", "missing", "call",
+__all__ = ["CheckResult", "wrap", "report", "fail", "as_number", "as_ints", "is_int", "not_answered", "missing", "call",
            "run_cases"]
 
 
+# The longest line a check prints. A notebook's output area breaks a longer line anywhere, even mid-word, so the
+# message is broken at spaces first, to fit a narrow window (JupyterLab beside its file browser, Colab, GitHub).
+WIDTH = 88
+
+
+def wrap(message: str, width: int = WIDTH) -> str:
+    """message with every line broken at spaces to at most `width` characters (a longer word stays whole).
+
+    >>> print(wrap("one two three four", width=9))
+    one two
+    three
+    four
+    """
+    return "\n".join(textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False) or line
+                     for line in message.split("\n"))
+
+
 class CheckResult:
-    """What a check returns: true when the answer is right; its message is printed once, when it is made.
+    """What a check returns: true when the answer is right; its message is printed once, when it is made, in lines
+    short enough that no output area breaks a word (`wrap`).
 
     >>> bool(CheckResult(False, "✗ Not yet: try again"))
     ✗ Not yet: try again
@@ -29,7 +48,7 @@ class CheckResult:
 
     def __init__(self, ok: bool, message: str) -> None:
         self.ok, self.message = ok, message
-        print(message)
+        print(wrap(message))
 
     def __bool__(self) -> bool:
         return self.ok
