@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.checks.answers import outcome
 from utils.checks.nb01 import check_shift_kernel
 
 RIGHT = [[0, 0, 0], [1, 0, 0], [0, 0, 0]]
@@ -31,3 +32,23 @@ def test_wrong_kernels_get_a_hint(wrong, hint):
 
 def test_unanswered():
     assert "fill in `shift_kernel`" in check_shift_kernel(None).message
+
+
+def test_by_hand_exercises_refuse_the_library_call_they_name(capsys):
+    """Expert review L1 and section 2: utils.conv_geometry.output_size and F.conv2d passed the "by hand" checks."""
+    import functools
+
+    import torch.nn.functional as F
+
+    from utils.checks import check_conv2d_by_hand, check_output_size
+    from utils.widgets import conv_geometry
+
+    for bypass in (conv_geometry.output_size, lambda n, k, s=1, p=0, d=1: conv_geometry.output_size(n, k, s, p, d),
+                   functools.partial(conv_geometry.output_size)):
+        ok, message = outcome(capsys, check_output_size(bypass))
+        assert not ok and "calls `output_size`" in message, message
+    for bypass in (lambda image, kernel: F.conv2d(image[None, None], kernel[None, None])[0, 0],
+                   lambda image, kernel: torch.nn.functional.conv2d(image[None, None], kernel[None, None])[0, 0]):
+        ok, message = outcome(capsys, check_conv2d_by_hand(bypass))
+        assert not ok and "calls `conv2d`" in message and "by hand" in message, message
+    assert outcome(capsys, check_output_size(lambda n, k, s=1, p=0, d=1: (n + 2 * p - d * (k - 1) - 1) // s + 1))[0]

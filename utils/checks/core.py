@@ -11,13 +11,14 @@ from __future__ import annotations
 import copy
 import numbers
 import textwrap
+import types
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
 
 __all__ = ["CheckResult", "wrap", "report", "fail", "as_number", "as_ints", "is_int", "not_answered", "missing", "call",
-           "run_cases"]
+           "calls_any", "run_cases"]
 
 
 # The longest line a check prints. A notebook's output area breaks a longer line anywhere, even mid-word, so the
@@ -130,6 +131,33 @@ def call(function: Callable[..., Any], *args: Any) -> Any:
         return error
 
 
+def calls_any(function: object, names: Iterable[str]) -> str | None:
+    """The first of `names` that `function` uses (or is), else None: how a check tells a function written by hand
+    from one that calls the library function the exercise forbids.
+
+    It reads the names in the function's code (nested functions and lambdas included), so `normalize_maps(m)`,
+    `utils.normalize_maps(m)` and `partial(normalize_maps, ...)` are all found, before anything runs.
+
+    >>> calls_any(lambda m: normalize_maps(m, "channel"), ["normalize_maps"]), calls_any(abs, ["normalize_maps"])
+    ('normalize_maps', None)
+    """
+    wanted = set(names)
+    target = getattr(function, "func", function)  # a functools.partial
+    if getattr(target, "__name__", None) in wanted and not hasattr(target, "__code__"):
+        return str(target.__name__)  # a built-in or C function passed as it is
+    code = getattr(target, "__code__", None)
+    if getattr(target, "__name__", None) in wanted and str(getattr(target, "__module__", "")).startswith(
+            ("utils", "torch")):
+        return str(target.__name__)  # the library's own function, passed as it is
+    stack = [code] if isinstance(code, types.CodeType) else []
+    while stack:
+        found = sorted(wanted & set(stack[0].co_names + stack[0].co_freevars))
+        if found:
+            return found[0]
+        stack = stack[1:] + [c for c in stack[0].co_consts if isinstance(c, types.CodeType)]
+    return None
+
+
 def _fresh(value: object) -> object:
     """A copy of an argument the learner's function may change: tensors, lists and dicts (not models)."""
     if isinstance(value, torch.Tensor):
@@ -138,8 +166,11 @@ def _fresh(value: object) -> object:
 
 
 def run_cases(function: object, name: str, cases: Iterable[Sequence[Any]],
-              judge: Callable[..., str | None], success: str) -> CheckResult:
+              judge: Callable[..., str | None], success: str, *, by_hand: Sequence[str] = ()) -> CheckResult:
     """Run the learner's `function` on every case (a tuple of arguments) and report the first problem.
+
+    `by_hand` names the library functions the exercise asks the learner not to call: a function that calls one
+    fails before it runs (an exercise that says "by hand" must not be passable by the one call it names).
 
     The function gets copies of tensor arguments; an exception it raises or a change it makes to a tensor it was
     given becomes the report. `judge(result, *case)` returns None when the result is right, else the message.
@@ -152,6 +183,10 @@ def run_cases(function: object, name: str, cases: Iterable[Sequence[Any]],
         return missing(name)
     if not callable(function):
         return fail(f"{name} should be a function (def ...), not a {type(function).__name__}.")
+    forbidden = calls_any(function, by_hand)
+    if forbidden:
+        return fail(f"your {name} calls `{forbidden}`; the exercise asks you to write it by hand, with tensor "
+                    "operations (min, max, sums, slices, loops).")
     for case in cases:
         given = [_fresh(arg) for arg in case]
         result = call(function, *given)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .core import CheckResult, as_number, call, fail, missing, not_answered, report, run_cases
+from .core import CheckResult, as_number, call, calls_any, fail, missing, not_answered, report, run_cases
 
 __all__ = ["check_output_size", "check_horizontal_edge_kernel", "check_conv2d_by_hand", "check_shift_kernel"]
 
@@ -52,6 +52,10 @@ def check_output_size(function: Callable[..., int]) -> CheckResult:
     """
     if not_answered(function):
         return missing("`output_size`")
+    forbidden = calls_any(function, ("output_size", "conv2d", "Conv2d", "_conv_size"))
+    if forbidden:
+        return fail(f"your `output_size` calls `{forbidden}`; the exercise asks for the formula, worked out by "
+                    "you: no library function or convolution inside.")
     cases, wrong = _size_cases(), []
     for case in cases:
         result = call(function, *case)
@@ -140,7 +144,8 @@ def _judge_conv(result: object, image: torch.Tensor, kernel: torch.Tensor) -> st
 def check_conv2d_by_hand(function: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:
     """Exercise 01.3: conv2d(image, kernel) for one 2-D image and kernel, stride 1, no padding, like F.conv2d."""
     return run_cases(function, "`conv2d`", _conv_cases(), _judge_conv,
-                     "Right: your sliding dot product matches F.conv2d on 4 images and kernels.")
+                     "Right: your sliding dot product matches F.conv2d on 4 images and kernels.",
+                     by_hand=("conv2d", "Conv2d", "convolution"))
 
 
 def _shift_right(images: torch.Tensor) -> torch.Tensor:
