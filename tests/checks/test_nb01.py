@@ -52,3 +52,22 @@ def test_by_hand_exercises_refuse_the_library_call_they_name(capsys):
         ok, message = outcome(capsys, check_conv2d_by_hand(bypass))
         assert not ok and "calls `conv2d`" in message and "by hand" in message, message
     assert outcome(capsys, check_output_size(lambda n, k, s=1, p=0, d=1: (n + 2 * p - d * (k - 1) - 1) // s + 1))[0]
+
+
+def test_input_size_is_the_formula_turned_around(capsys):
+    """Exercise 01.1 asks for what the playground's formula line does not show: the smallest input for `out` outputs."""
+    from utils.checks import check_input_size
+    from utils.widgets.conv_geometry import output_size
+
+    def right(out, kernel, stride=1, padding=0, dilation=1):
+        return dilation * (kernel - 1) + 1 + (out - 1) * stride - 2 * padding
+
+    assert outcome(capsys, check_input_size(right))[0]
+    for wrong, words in [
+        (lambda o, k, s=1, p=0, d=1: right(o, k, s, p, d) + s - 1, "the smallest is asked for"),
+        (lambda o, k, s=1, p=0, d=1: right(o, k, s, p, 1), "right without dilation"),
+        (lambda o, k, s=1, p=0, d=1: next(n for n in range(1, 99) if output_size(n, k, s, p, d) == o), "calls"),
+        (lambda o, k, s=1, p=0, d=1: str(right(o, k, s, p, d)), "whole number"),
+    ]:
+        ok, message = outcome(capsys, check_input_size(wrong))
+        assert not ok and words in message, message

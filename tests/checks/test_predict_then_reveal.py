@@ -71,3 +71,11 @@ def test_booleans_are_not_numbers():
 def test_an_answer_outside_the_choices_is_the_author_s_mistake():
     with pytest.raises(ValueError, match="not one of choices"):
         reveal(None, "perhaps", WHY, choices=("yes", "no"))
+
+
+def test_a_shape_is_a_tuple_or_list_of_whole_numbers(capsys):
+    assert reveal((8, 32, 4, 4), (8, 32, 4, 4), "pool's second call.")
+    assert reveal([8, 32, 4, 4], (8, 32, 4, 4), "pool's second call.")
+    assert not reveal((8, 16, 12, 12), (8, 32, 4, 4), "pool's second call.")
+    result = reveal("(8, 32, 4, 4)", (8, 32, 4, 4), "pool's second call.")
+    assert not result and "a tuple of whole numbers" in result.message and "second call" not in result.message

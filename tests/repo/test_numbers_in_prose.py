@@ -28,6 +28,7 @@ from tests.conftest import ROOT
 # the course's model and data, not a measurement.
 CONVENTIONS = {
     0.0, 1.0,  # zero and one: ranges such as [0, 1], "one channel", the identity
+    255.0,  # the largest value of an 8-bit pixel
     2.0,  # the pool's size and stride; "2x2"
     3.0, 5.0,  # kernel sizes (3x3, 5x5)
     6.0, 16.0, 32.0, 64.0, 84.0, 120.0, 512.0,  # layer widths and channel counts of the SimpleCNN and LeNet
@@ -42,7 +43,7 @@ REFERENCE_WORDS = ("section", "sections", "notebook", "notebooks", "exercise", "
 # at the merge of issue 28.
 IN_PROGRESS = {"05_reading_feature_maps", "06_maps_during_training", "07_beyond_feature_maps"}
 
-NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:_\d+)*)(\.\d+)?([eE][-+]?\d+)?(?![\w])|"
+NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:_\d+)*)(\.\d+)?([eE][-+]?\d+)?(?:st|nd|rd|th)?(?!\w|\.\d)|"
                     r"(?<![\w.])(\d+)(?=x\d)|(?<=\dx)(\d+)(?![\w])")
 CODE_NUMBER = re.compile(r"(?<![\w.])(\d+(?:[_,]\d+)*)(\.\d+)?([eE][-+]?\d+)?")
 YEAR_CITATION = re.compile(r"(?:et al\.?,?|\(|,)\s*((?:19|20)\d\d)[a-z]?\)?")
@@ -58,6 +59,7 @@ def _strip(markdown: str) -> str:
     text = re.sub(r"<[^>]+>", " ", text)
     text = re.sub(r"https?://\S+", " ", text)
     text = re.sub(r"^\s*(?:#+\s*)?\d+[.)]\s", " ", text, flags=re.M)  # "1. item", "## 3. Title"
+    text = re.sub(r"\*\*\d+\.", " ", text)  # "**4.** ..." numbers an exercise
     text = re.sub(r"\b\d\d\[\d+\]", " ", text)  # cell references such as 05[42]
     text = re.sub(r"\b0\d\b", " ", text)  # notebook numbers: 00 to 09, as in "04 · Capturing"
     text = re.sub(r"(?<=[A-Za-z])-\d+", " ", text)  # names such as ResNet-18
@@ -165,6 +167,7 @@ def test_checker_reads_only_what_is_above():
 
 @pytest.mark.parametrize("prose, printed, unsupported", [
     ("95.8% of the digits", "95.8%", []),
+    ("clipped at the 99.9th percentile", "clip=(0, 99.9)", []),
     ("about 96% of the digits", "95.8%", ["96"]),
     ("a learning rate of 1e-5", "lr = 1e-5", []),
     ("10,000 digits", "n = 10_000", []),
@@ -175,7 +178,7 @@ def test_checker_reads_only_what_is_above():
     ("see section 4, notebook 03 and exercise 2; 05[42]; # 04 · Hooks", "", []),
     ("a ResNet-18 and a VGG-16", "", []),
     ("Adebayo et al. (2018) showed it", "", []),
-    ("1. first\n2. second\n## 3. Title", "", []),
+    ("1. first\n2. second\n## 3. Title\n**4.** An exercise. **5. A titled one.**", "", []),
     ("a [link](https://example.org/a/123) to 7", "7", []),
     ("`maps[2, 4:8]`", "maps[3, :4]", ["8"]),
 ])

@@ -10,7 +10,13 @@ predict-then-see moment: the learner's recorded prediction against what the cell
 from .core import CheckResult, report
 from .exercise_models import bar_images, damaged_simplecnn, nested_exercise_model
 from .nb00 import check_batch_shape, check_pixel_range, check_transformed_pixel
-from .nb01 import check_conv2d_by_hand, check_horizontal_edge_kernel, check_output_size, check_shift_kernel
+from .nb01 import (
+    check_conv2d_by_hand,
+    check_horizontal_edge_kernel,
+    check_input_size,
+    check_output_size,
+    check_shift_kernel,
+)
 from .nb02 import (
     check_channel_grid,
     check_channel_normalization,

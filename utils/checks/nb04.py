@@ -25,7 +25,7 @@ def _judge_conv1_capture(result: object, expected: torch.Tensor) -> str | None:
     if not isinstance(captured, torch.Tensor):
         return 'store the tensor itself under "conv1" (the hook\'s `output`).'
     if captured.grad_fn is not None:
-        return "the stored tensor still carries its autograd graph: store output.detach()."
+        return "the stored tensor still carries its autograd graph: store output.detach().clone()."
     if captured.shape != expected.shape:
         return (f"the stored tensor has shape {tuple(captured.shape)}, conv1's output {tuple(expected.shape)}: "
                 "hook `model.conv1` and store its third argument, `output` (not `inputs`).")

@@ -28,6 +28,11 @@ def _matches(prediction: object, answer: object, tolerance: float) -> bool | Non
         return abs(prediction - answer) <= tolerance
     if isinstance(answer, str):
         return _normalise(prediction) == _normalise(answer) if isinstance(prediction, str) else None
+    if isinstance(answer, tuple):  # a shape: a tuple or list of numbers, compared number by number
+        if not isinstance(prediction, (tuple, list)) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                                 for v in prediction):
+            return None
+        return tuple(prediction) == answer
     return prediction == answer
 
 
@@ -41,6 +46,8 @@ def _kind(answer: object, choices: Sequence[str] | None) -> str:
         return "a whole number without quotes, such as 3"
     if isinstance(answer, float):
         return "a number without quotes, such as 0.5"
+    if isinstance(answer, tuple):
+        return "a tuple of whole numbers, such as (1, 2, 3, 4)"
     return f"a {type(answer).__name__}"
 
 
