@@ -143,12 +143,10 @@ def calls_any(function: object, names: Iterable[str]) -> str | None:
     """
     wanted = set(names)
     target = getattr(function, "func", function)  # a functools.partial
-    if getattr(target, "__name__", None) in wanted and not hasattr(target, "__code__"):
-        return str(target.__name__)  # a built-in or C function passed as it is
+    name = getattr(target, "__name__", None)
     code = getattr(target, "__code__", None)
-    if getattr(target, "__name__", None) in wanted and str(getattr(target, "__module__", "")).startswith(
-            ("utils", "torch")):
-        return str(target.__name__)  # the library's own function, passed as it is
+    if name in wanted and (code is None or str(getattr(target, "__module__", "")).startswith(("utils", "torch"))):
+        return str(name)  # the library's own function (or a built-in), passed as it is
     stack = [code] if isinstance(code, types.CodeType) else []
     while stack:
         found = sorted(wanted & set(stack[0].co_names + stack[0].co_freevars))

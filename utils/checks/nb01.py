@@ -9,7 +9,8 @@ import torch.nn.functional as F
 
 from .core import CheckResult, as_number, call, calls_any, fail, missing, not_answered, report, run_cases
 
-__all__ = ["check_output_size", "check_input_size", "check_horizontal_edge_kernel", "check_conv2d_by_hand", "check_shift_kernel"]
+__all__ = ["check_output_size", "check_input_size", "check_horizontal_edge_kernel", "check_conv2d_by_hand",
+           "check_shift_kernel"]
 
 SizeCase = tuple[int, int, int, int, int]  # size, kernel, stride, padding, dilation
 
