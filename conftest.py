@@ -1,5 +1,4 @@
-"""For every pytest run: the doctests of utils see the names a notebook would have imported; the slowest files run
-first."""
+"""For every pytest run: a seeded start, and the slowest files first."""
 
 from __future__ import annotations
 
@@ -9,13 +8,10 @@ pytest_plugins = ["tests.support.forked_kernel"]  # notebooks' kernels forked fr
 
 
 @pytest.fixture(autouse=True)
-def _doctest_names(doctest_namespace: dict) -> None:
+def _seeded() -> None:
+    """Every test and doctest starts from torch's seed 0 (doctests import what they use: a reader can paste them)."""
     import torch
-    from torch import nn
 
-    import utils
-
-    doctest_namespace.update({"torch": torch, "nn": nn, **{name: getattr(utils, name) for name in utils.__all__}})
     torch.manual_seed(0)
 
 
@@ -24,6 +20,7 @@ def _doctest_names(doctest_namespace: dict) -> None:
 SLOWEST_FIRST = [
     "tests/widgets/test_browser.py",
     "notebooks/06_maps_during_training.ipynb",
+    "notebooks/08_what_the_network_learned.ipynb",
     "notebooks/05_reading_feature_maps.ipynb",
     "tests/repo/test_launch.py",
     "notebooks/03_training_simplecnn.ipynb",

@@ -7,37 +7,62 @@ import math
 import torch
 
 from tests.checks.answers import assert_fails, outcome
-from utils import checks
+from utils import checks, saliency
+
+
+def _by_hand(weight, bias, x, target):
+    p = (weight @ x.flatten() + bias).softmax(0)
+    return (p[target] * (weight[target] - p @ weight)).abs().reshape(28, 28)
 
 
 def test_linear_saliency(capsys):
-    assert outcome(capsys, checks.check_linear_saliency(lambda w, t: w[t].abs().reshape(28, 28)))[0]
+    assert outcome(capsys, checks.check_linear_saliency(_by_hand))[0]
+    logit = lambda w, b, x, t: w[t].abs().reshape(28, 28)  # noqa: E731
+    assert_fails(capsys, checks.check_linear_saliency(logit), "LOGIT")
+    assert_fails(capsys, checks.check_linear_saliency(lambda w, b, x, t: _by_hand(w, b, x, t).T), "transposed")
 
-    def by_autograd(weight, target):  # the general way gives the same answer
-        x = torch.zeros(784, requires_grad=True)
-        (weight @ x)[target].backward()
-        return x.grad.abs().reshape(28, 28)
+    def signed(weight, bias, x, target):
+        p = (weight @ x.flatten() + bias).softmax(0)
+        return (p[target] * (weight[target] - p @ weight)).reshape(28, 28)
 
-    assert outcome(capsys, checks.check_linear_saliency(by_autograd))[0]
-    assert_fails(capsys, checks.check_linear_saliency(lambda w, t: w[t].reshape(28, 28)), "absolute")
-    assert_fails(capsys, checks.check_linear_saliency(lambda w, t: w[t].abs().reshape(28, 28).T), "transposed")
-    assert_fails(capsys, checks.check_linear_saliency(lambda w, t: w.abs().sum(0).reshape(28, 28)), "row")
-    assert_fails(capsys, checks.check_linear_saliency(lambda w, t: w[:, t].abs()), "shape")
+    assert_fails(capsys, checks.check_linear_saliency(signed), "SIZE")
+    assert_fails(capsys, checks.check_linear_saliency(lambda w, b, x, t: w[t].reshape(28, 28)), "not |d p")
+
+
+def test_linear_saliency_refuses_autograd(capsys):
+    """The exercise says by hand: neither backward() nor utils' saliency passes the check."""
+    def by_backward(weight, bias, x, target):
+        x = x.clone().requires_grad_(True)
+        (weight @ x.flatten() + bias).softmax(0)[target].backward()
+        return x.grad.abs()
+
+    def by_saliency(weight, bias, x, target):
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10), torch.nn.Softmax(dim=1))
+        with torch.no_grad():
+            model[1].weight.copy_(weight)
+            model[1].bias.copy_(bias)
+        return saliency(model, x[None, None], target)[0]
+
+    weight, bias, x = torch.randn(10, 784) * 0.05, torch.randn(10), torch.rand(28, 28)
+    assert torch.allclose(by_backward(weight, bias, x, 3), _by_hand(weight, bias, x, 3), atol=1e-7)
+    assert torch.allclose(by_saliency(weight, bias, x, 3), _by_hand(weight, bias, x, 3), atol=1e-7)
+    for bypass in (by_backward, by_saliency):
+        assert_fails(capsys, checks.check_linear_saliency(bypass), "without autograd")
 
 
 def test_correlation(capsys):
-    def right(a, b):
+    def pearson(a, b):
         a, b = a.flatten() - a.mean(), b.flatten() - b.mean()
         return (a * b).sum() / (a.norm() * b.norm())
 
+    def right(a, b):
+        return pearson(a.flatten().argsort().argsort().double(), b.flatten().argsort().argsort().double())
+
     assert outcome(capsys, checks.check_correlation(right))[0]
-    numpy_way = lambda a, b: float(__import__("numpy").corrcoef(a.flatten(), b.flatten())[0, 1])  # noqa: E731
-    assert outcome(capsys, checks.check_correlation(numpy_way))[0]
-    cosine = lambda a, b: (a.flatten() @ b.flatten()) / (a.norm() * b.norm())  # noqa: E731
-    assert_fails(capsys, checks.check_correlation(cosine), "cosine")
+    assert_fails(capsys, checks.check_correlation(pearson), "rank")
+    once = lambda a, b: pearson(a.flatten().argsort().double(), b.flatten().argsort().double())  # noqa: E731
+    assert_fails(capsys, checks.check_correlation(once), "argsort the argsort")
     assert_fails(capsys, checks.check_correlation(lambda a, b: abs(right(a, b))), "sign")
-    covariance = lambda a, b: ((a - a.mean()) * (b - b.mean())).mean()  # noqa: E731
-    assert_fails(capsys, checks.check_correlation(covariance), "correlation")
     per_row = lambda a, b: torch.stack([right(x, y) for x, y in zip(a, b)])  # noqa: E731
     assert_fails(capsys, checks.check_correlation(per_row), "ONE correlation")
 

@@ -138,6 +138,7 @@ def grad_cam(model: nn.Module, x: torch.Tensor, layer: str, target: Target = Non
     model's mode, its parameters' `.grad` and x are left as they were, and the hook is removed even when the model
     raises.
 
+    >>> from utils import load_trained_simplecnn
     >>> model = load_trained_simplecnn()
     >>> cam = grad_cam(model, torch.zeros(2, 1, 28, 28), "conv2", target=[3, 7], after_relu=True)
     >>> cam.shape, bool(cam.min() >= 0), bool(cam.max() <= 1)

@@ -43,6 +43,7 @@ class FeatureMaps(Mapping[str, torch.Tensor]):
     `maps.calls(name)`, every output in order. A requested layer that never ran raises LayerNotRunError, which
     names the likely cause. Iterating, `len` and `in` cover the layers that ran.
 
+    >>> from utils import SimpleCNN, get_feature_maps
     >>> maps = get_feature_maps(SimpleCNN(), torch.zeros(1, 1, 28, 28), ["conv1", "pool"])
     >>> maps["conv1"].shape, len(maps.calls("pool"))
     (torch.Size([1, 16, 24, 24]), 2)
@@ -85,6 +86,7 @@ class FeatureMaps(Mapping[str, torch.Tensor]):
     def calls(self, name: str) -> tuple[torch.Tensor, ...]:
         """Every output the layer produced while hooked, in order (empty when it never ran).
 
+        >>> from utils import SimpleCNN, get_feature_maps
         >>> maps = get_feature_maps(SimpleCNN(), torch.zeros(1, 1, 28, 28), "pool")
         >>> [tuple(t.shape) for t in maps.calls("pool")]
         [(1, 16, 12, 12), (1, 32, 4, 4)]

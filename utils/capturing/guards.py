@@ -32,6 +32,7 @@ _PREFIX = "_orig_mod."  # how named_modules() of a torch.compile'd model spells 
 def compiled_inner(model: nn.Module) -> nn.Module | None:
     """The module a torch.compile'd model wraps (its `_orig_mod`), or None for any other model.
 
+    >>> from utils import SimpleCNN
     >>> compiled_inner(torch.compile(SimpleCNN())).__class__.__name__, compiled_inner(SimpleCNN())
     ('SimpleCNN', None)
     """
@@ -47,6 +48,7 @@ def compiled_twin(model: nn.Module) -> nn.Module | None:
     Only an error message asks this (it scans the objects the garbage collector tracks): when a hooked layer did
     not run, the twin's compiled code, which calls no hooks added after compiling, is the likely cause.
 
+    >>> from utils import SimpleCNN
     >>> model = SimpleCNN()
     >>> compiled = torch.compile(model)
     >>> compiled_twin(model) is compiled, compiled_twin(SimpleCNN())
@@ -71,6 +73,7 @@ def check_model(model: object, function: str, hooks: bool = True, gradients: boo
     hooks=False accepts TorchScript (no hook is needed); gradients=True also refuses a quantized model, which
     computes with 8-bit integers and so has no gradients to explain with (saliency, grad_cam).
 
+    >>> from utils import SimpleCNN, get_feature_maps
     >>> check_model(SimpleCNN, "get_feature_maps")
     Traceback (most recent call last):
     ...
@@ -113,6 +116,7 @@ def check_input(model: nn.Module, x: object, function: str, name: str = "x") -> 
     The batch dimension is judged from the model's first convolution: a Conv2d model needs (N, C, H, W), so a
     single (C, H, W) image is refused (torch would run it unbatched and fail later at a Linear layer).
 
+    >>> from utils import SimpleCNN, get_feature_maps
     >>> try:
     ...     check_input(SimpleCNN(), torch.zeros(1, 28, 28), "get_feature_maps")
     ... except ValueError as error:
@@ -150,6 +154,7 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
 
     A model already in eval mode (the usual case) is left alone. Also used by utils.analysis.attribution.
 
+    >>> from utils import SimpleCNN
     >>> model = SimpleCNN().train()
     >>> with eval_mode(model):
     ...     model.training
@@ -190,6 +195,7 @@ def num_threads(threads: int) -> Iterator[None]:
 def to_model_device(model: nn.Module, x: T) -> T:
     """x moved to the device of the model's first parameter or buffer, when x is a tensor and they differ.
 
+    >>> from utils import SimpleCNN
     >>> to_model_device(SimpleCNN(), torch.zeros(1)).device
     device(type='cpu')
     """
@@ -206,6 +212,7 @@ def hook_count(model: nn.Module) -> int:
 
     torch has no public way to list hooks, so this is the one place that reads its private `_forward_hooks`.
 
+    >>> from utils import SimpleCNN
     >>> model = SimpleCNN()
     >>> handle = model.conv1.register_forward_hook(lambda module, args, output: None)
     >>> hook_count(model), handle.remove(), hook_count(model)

@@ -256,6 +256,7 @@ def capture(model: nn.Module, layers: LayerRef | Iterable[LayerRef] | None = Non
     `ReLU(inplace=True)` cannot change it (clone=False skips the copy when no device move makes one: faster, but then
     an in-place op overwrites the map). Every hook is removed when the block ends, also when it raises.
 
+    >>> from utils import SimpleCNN
     >>> model = SimpleCNN()
     >>> with capture(model, ["conv1", "conv2"]) as maps:
     ...     logits = model(torch.zeros(4, 1, 28, 28))
@@ -279,6 +280,7 @@ def get_feature_maps(model: nn.Module, x: torch.Tensor, layers: LayerRef | Itera
     and `maps.calls("pool")` holds both calls. A model that cannot run on the meta device (it reads values, e.g.
     `.item()`) runs to the end. clone and device as in `capture`.
 
+    >>> from utils import load_trained_simplecnn
     >>> maps = get_feature_maps(load_trained_simplecnn(), torch.zeros(2, 1, 28, 28), ["conv1"], stop_early=True)
     >>> maps
     FeatureMaps: 1 of 1 layers captured (float32 on cpu)

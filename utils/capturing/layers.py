@@ -82,6 +82,7 @@ def find_layer(model: nn.Module, name: str) -> nn.Module:
     An unknown name raises a KeyError that suggests the closest names and points at `list_layers`; every helper
     that takes a layer name (capture, grad_cam) uses this function, so they all answer alike.
 
+    >>> from utils import SimpleCNN
     >>> find_layer(SimpleCNN(), "conv2")
     Conv2d(16, 32, kernel_size=(5, 5), stride=(1, 1))
     >>> find_layer(SimpleCNN(), "conv3")
@@ -162,6 +163,7 @@ def list_layers(model: nn.Module, example: torch.Tensor | None = None) -> LayerT
     With an example the model runs once (eval mode, no gradients, modes restored), which also shows the layers
     that do not run and the ones that run more than once.
 
+    >>> from utils import SimpleCNN
     >>> list_layers(SimpleCNN(), torch.zeros(1, 1, 28, 28))
     name   type       output shape
     conv1  Conv2d     (1, 16, 24, 24)

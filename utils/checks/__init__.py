@@ -1,4 +1,4 @@
-"""Checks for the notebooks' exercises, one module per notebook (nb00 ... nb07), on a shared core.
+"""Checks for the notebooks' exercises, one module per notebook (nb00 ... nb08), on a shared core.
 
 Each check prints one line, "✓ ..." or "✗ Not yet: ...", and returns a CheckResult that is true or false. A wrong
 answer of any type never raises (so a notebook still runs top to bottom) and the message says what is wrong without
@@ -35,6 +35,7 @@ from .nb04 import (
 from .nb05 import check_dead_channels, check_frac_zero, check_horizontal_channel, check_seven_to_two
 from .nb06 import check_class_probe, check_dead_fraction, check_first_alarm
 from .nb07 import check_attention_weights, check_correlation, check_linear_saliency
+from .nb08 import check_explained_variance, check_flip_epsilon, check_targeted_step
 from .predict_then_reveal import reveal
 
 __all__ = [
@@ -51,5 +52,6 @@ __all__ = [
     "check_dead_channels", "check_frac_zero", "check_horizontal_channel", "check_seven_to_two",
     "check_class_probe", "check_dead_fraction", "check_first_alarm",
     "check_attention_weights", "check_correlation", "check_linear_saliency",
+    "check_explained_variance", "check_flip_epsilon", "check_targeted_step",
     "reveal",
 ]

@@ -1,4 +1,5 @@
-"""Checks for notebook 07, Beyond feature maps: a linear saliency, a correlation, attention weights by hand."""
+"""Checks for notebook 07, Beyond feature maps: a probability's saliency by the chain rule (autograd refused), a rank
+correlation, attention weights by hand."""
 
 from __future__ import annotations
 
@@ -7,45 +8,92 @@ from typing import Any
 
 import torch
 
-from .core import CheckResult, as_number, run_cases
+from .core import CheckResult, as_number, not_answered, run_cases
 
 __all__ = ["check_linear_saliency", "check_correlation", "check_attention_weights"]
 
 
-def _judge_saliency(result: object, weight: torch.Tensor, target: int) -> str | None:
-    expected = weight[target].abs().reshape(28, 28)
+def _probability_saliency(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, target: int) -> torch.Tensor:
+    """|d p[target] / d x| for p = softmax(weight @ x.flatten() + bias): p_t (w_t - sum_k p_k w_k), as (28, 28)."""
+    p = (weight @ x.flatten() + bias).softmax(0)
+    return (p[target] * (weight[target] - p @ weight)).abs().reshape(28, 28)
+
+
+def _judge_saliency(result: object, weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor,
+                    target: int) -> str | None:
+    expected = _probability_saliency(weight, bias, x, target)
     values = torch.as_tensor(result).detach().float()
     if values.shape != (28, 28):
-        return (f"expected a (28, 28) map, got shape {tuple(values.shape)}: the rows of weight are the classes, and "
-                "each row holds one value per pixel.")
-    if torch.allclose(values, expected):
+        return (f"expected a (28, 28) map, got shape {tuple(values.shape)}: one value per pixel, for the target "
+                "class alone.")
+    if torch.allclose(values, expected, rtol=1e-3, atol=1e-7):
         return None
-    if torch.allclose(values, weight[target].reshape(28, 28)):
+    p = (weight @ x.flatten() + bias).softmax(0)
+    signed = p[target] * (weight[target] - p @ weight)
+    if torch.allclose(values, weight[target].abs().reshape(28, 28)):
+        return ("that is the saliency of the LOGIT, |weight[target]|; the probability also goes through the "
+                "softmax: differentiate softmax(logits)[target] with the chain rule.")
+    if torch.allclose(values, signed.reshape(28, 28), rtol=1e-3, atol=1e-7):
         return "saliency is the SIZE of the gradient: take its absolute value."
-    if torch.allclose(values, expected.T):
+    if torch.allclose(values, expected.T, rtol=1e-3, atol=1e-7):
         return "the pixels are transposed: flatten goes row by row, and reshape(28, 28) undoes it."
-    if torch.allclose(values, weight.abs().sum(0).reshape(28, 28)) or \
-            torch.allclose(values, weight.abs().amax(0).reshape(28, 28)):
-        return "only the target class's score is explained: use its row of weight alone."
-    return "not the saliency of the target class: what is d logits[target] / d x for a linear model?"
+    if torch.allclose(values, (weight[target] - p @ weight).abs().reshape(28, 28), rtol=1e-3, atol=1e-7):
+        return "almost: d p_t / d logit_k is p_t (1[k = t] - p_k); you left out the factor p[target]."
+    return ("not |d p[target] / d x|: with p = softmax(z), d p_t / d z_k = p_t (1[k = t] - p_k), and "
+            "d z_k / d x = weight[k].")
 
 
-def check_linear_saliency(function: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckResult:
-    """Exercise 07.1: linear_saliency(weight, target) -> the (28, 28) saliency of class `target` for the linear
-    classifier logits = weight @ x.flatten() + bias, weight of shape (10, 784).
+def _without_autograd(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The learner's function, run in inference mode: backward(), torch.autograd.grad and utils' saliency fail
+    there, so the check is passed only by the formula worked out by hand."""
+    def run(*args: Any) -> Any:
+        with torch.inference_mode():
+            try:
+                return function(*args)
+            except RuntimeError as error:
+                if "grad" in str(error):
+                    raise RuntimeError("this exercise is the chain rule by hand, and the check runs your function "
+                                       "without autograd (backward() and saliency() cannot work there): write "
+                                       "the gradient as a formula of weight, bias and x.") from error
+                raise
+    return run
 
-    >>> bool(check_linear_saliency(lambda weight, target: weight[target].abs().view(28, 28)))
-    ✓ Right: for a linear model the gradient is the weight row itself, the same for every input.
+
+def check_linear_saliency(function: Callable[..., torch.Tensor]) -> CheckResult:
+    """Exercise 07.1: linear_saliency(weight, bias, x, target) -> the (28, 28) map |d p[target] / d x| of the
+    probability p = softmax(weight @ x.flatten() + bias), weight (10, 784), bias (10,), x (28, 28), by hand.
+
+    >>> def by_hand(weight, bias, x, target):
+    ...     p = (weight @ x.flatten() + bias).softmax(0)
+    ...     return (p[target] * (weight[target] - p @ weight)).abs().reshape(28, 28)
+    >>> bool(check_linear_saliency(by_hand))  # doctest: +ELLIPSIS
+    ✓ Right: ...
     True
     """
-    weight = torch.randn(10, 784, generator=torch.Generator().manual_seed(7))
-    return run_cases(function, "`linear_saliency`", [(weight, 3), (weight, 8)], _judge_saliency,
-                     "Right: for a linear model the gradient is the weight row itself, the same for every input.")
+    if not_answered(function) or not callable(function):
+        return run_cases(function, "`linear_saliency`", [], _judge_saliency, "")
+    generator = torch.Generator().manual_seed(7)
+    weight = torch.randn(10, 784, generator=generator) * 0.05
+    bias = torch.randn(10, generator=generator)
+    digits = [torch.rand(28, 28, generator=generator) * 2 - 1 for _ in range(2)]
+    return run_cases(_without_autograd(function), "`linear_saliency`",
+                     [(weight, bias, digits[0], 3), (weight, bias, digits[1], 3), (weight, bias, digits[0], 8)],
+                     _judge_saliency,
+                     "Right: p_t (w_t - sum_k p_k w_k). The logit's saliency is the same for every input; the "
+                     "probability's is not, because every other class's share p_k depends on x.")
+
+
+def _ranks(values: torch.Tensor) -> torch.Tensor:
+    return values.flatten().argsort().argsort().double()
+
+
+def _pearson(a: torch.Tensor, b: torch.Tensor) -> float:
+    x, y = a.flatten().double() - a.double().mean(), b.flatten().double() - b.double().mean()
+    return float((x * y).sum() / (x.norm() * y.norm()))
 
 
 def _judge_correlation(result: object, a: torch.Tensor, b: torch.Tensor) -> str | None:
-    x, y = a.flatten().double() - a.double().mean(), b.flatten().double() - b.double().mean()
-    expected = float((x * y).sum() / (x.norm() * y.norm()))
+    expected = _pearson(_ranks(a), _ranks(b))
     if isinstance(result, torch.Tensor) and result.numel() > 1:
         return f"got {result.numel()} numbers; flatten both maps and return ONE correlation."
     number = as_number(result)
@@ -53,26 +101,34 @@ def _judge_correlation(result: object, a: torch.Tensor, b: torch.Tensor) -> str 
         return "return one number (use .item() on a one-value tensor)."
     if abs(number - expected) < 1e-4:
         return None
-    cosine = float((a.flatten() * b.flatten()).sum() / (a.norm() * b.norm()))
-    if abs(number - cosine) < 1e-4:
-        return ("that is the cosine similarity: subtract each map's mean first, so that a brightness offset does not "
-                "count as similarity.")
+    if abs(number - _pearson(a, b)) < 1e-4:
+        return ("that is the Pearson correlation of the values themselves; replace each value by its rank first "
+                "(0 for the smallest), then correlate the ranks.")
+    if abs(number - _pearson(a.flatten().argsort().double(), b.flatten().argsort().double())) < 1e-4:
+        return ("argsort once gives the positions in sorted order, not each value's rank: argsort the argsort.")
     if abs(number - abs(expected)) < 1e-4:
         return "keep the sign: a map and its negative are perfectly ANTI-correlated (-1)."
-    if not -1 - 1e-6 <= number <= 1 + 1e-6:
-        return ("a correlation lies between -1 and 1: divide the centred product by both norms (or both standard "
-                "deviations with the same convention).")
-    return "not the Pearson correlation of the two flattened maps."
+    return "not the rank correlation: rank each flattened map, then take the Pearson correlation of the ranks."
 
 
 def check_correlation(function: Callable[[torch.Tensor, torch.Tensor], float]) -> CheckResult:
-    """Exercise 07.2: correlation(a, b) -> the Pearson correlation of two maps of the same shape, one number."""
+    """Exercise 07.2: correlation(a, b) -> the Spearman rank correlation of two maps of the same shape (the
+    Pearson correlation of their values' ranks), one number.
+
+    >>> def ranked(a, b):
+    ...     a, b = a.flatten().argsort().argsort().double(), b.flatten().argsort().argsort().double()
+    ...     return float(torch.corrcoef(torch.stack([a, b]))[0, 1])
+    >>> bool(check_correlation(ranked))  # doctest: +ELLIPSIS
+    ✓ Right: ...
+    True
+    """
     generator = torch.Generator().manual_seed(7)
     a = torch.rand(2, 28, 28, generator=generator)
     noise = torch.rand(2, 28, 28, generator=generator)
-    return run_cases(function, "`correlation`", [(a, b) for b in (3 * a + 2, -a, a + noise, noise)],
+    return run_cases(function, "`correlation`", [(a, b) for b in ((5 * a).exp(), -a, a + noise, noise)],
                      _judge_correlation,
-                     "Right: 1 for a scaled and shifted copy, -1 for the negative, near 0 for unrelated noise.")
+                     "Right: 1 for any increasing function of the map (not only a scaled copy), -1 for the "
+                     "negative, near 0 for unrelated noise.")
 
 
 class _NoCalls(torch.nn.MultiheadAttention):

@@ -369,6 +369,7 @@ def explore(model: nn.Module, images: torch.Tensor | Sequence | torch.utils.data
     above it says the same in words. End a cell with the explorer to show it; `explorer.figure` is the current
     view as a static figure, for places where widgets do not run (GitHub, a PDF).
 
+    >>> from utils import load_trained_simplecnn
     >>> explorer = explore(load_trained_simplecnn(), torch.zeros(4, 1, 28, 28))
     >>> explorer.layer.options, explorer.channels.value, explorer.redraws
     (('conv1', 'conv2'), (0, 15), 1)

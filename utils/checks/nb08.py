@@ -1,0 +1,142 @@
+"""Checks for notebook 08, What the network learned: a targeted FGSM step, the variance that PCA keeps, and the
+smallest epsilon that flips a digit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .core import CheckResult, as_number, fail, missing, not_answered, run_cases
+
+__all__ = ["check_targeted_step", "check_explained_variance", "check_flip_epsilon"]
+
+
+def _tiny_model() -> nn.Module:
+    torch.manual_seed(8)
+    return nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, 4)).eval()
+
+
+def _step(model: nn.Module, x: torch.Tensor, target: int, epsilon: float, sign: int, clip: bool) -> torch.Tensor:
+    copy = x.clone().requires_grad_(True)
+    loss = F.cross_entropy(model(copy), torch.full((len(x),), target), reduction="sum")
+    (gradient,) = torch.autograd.grad(loss, copy)
+    moved = x + sign * epsilon * gradient.sign()
+    return moved.clamp(-1, 1) if clip else moved
+
+
+def _judge_targeted(result: object, model: nn.Module, x: torch.Tensor, target: int, epsilon: float) -> str | None:
+    if not isinstance(result, torch.Tensor) or result.shape != x.shape:
+        shape = tuple(result.shape) if isinstance(result, torch.Tensor) else type(result).__name__
+        return f"return the moved images, a tensor of the same shape as x {tuple(x.shape)}, got {shape}."
+    result = result.detach().float()
+    if torch.allclose(result, _step(model, x, target, epsilon, -1, True), atol=1e-6):
+        return None
+    if torch.allclose(result, _step(model, x, target, epsilon, 1, True), atol=1e-6):
+        return ("that step raises the loss of the target class, which moves AWAY from it: to move towards a class, "
+                "step against the gradient of its loss.")
+    if torch.allclose(result, _step(model, x, target, epsilon, -1, False), atol=1e-6):
+        return "right direction, but some pixels left the digits' range: clip the result into -1 .. 1."
+    if bool(((result - x).abs() > epsilon + 1e-6).any()):
+        return "some pixels moved by more than epsilon: each pixel moves by epsilon times the SIGN of its gradient."
+    return "not the targeted FGSM step: what does the gradient of the target class's cross-entropy loss say?"
+
+
+def check_targeted_step(function: Callable[[nn.Module, torch.Tensor, int, float], torch.Tensor]) -> CheckResult:
+    """Exercise 08.1: targeted_step(model, x, target, epsilon) -> x moved by epsilon per pixel towards class
+    `target` (against the sign of the gradient of the cross-entropy loss of `target`), clipped into -1 .. 1.
+
+    >>> def targeted_step(model, x, target, epsilon):
+    ...     x = x.clone().requires_grad_(True)
+    ...     loss = torch.nn.functional.cross_entropy(model(x), torch.full((len(x),), target))
+    ...     (gradient,) = torch.autograd.grad(loss, x)
+    ...     return (x - epsilon * gradient.sign()).clamp(-1, 1).detach()
+    >>> bool(check_targeted_step(targeted_step))
+    ✓ Right: one step against the target's loss, the same size everywhere, inside the digits' range.
+    True
+    """
+    model = _tiny_model()
+    x = torch.rand(3, 1, 6, 6, generator=torch.Generator().manual_seed(8)) * 2 - 1
+    return run_cases(function, "`targeted_step`", [(model, x, 2, 0.1), (model, x, 0, 0.3)], _judge_targeted,
+                     "Right: one step against the target's loss, the same size everywhere, inside the digits' range.")
+
+
+def _judge_variance(result: object, codes: torch.Tensor, k: int) -> str | None:
+    number = as_number(result)
+    if number is None:
+        return "return one number, a fraction from 0 to 1 (use .item() on a one-value tensor)."
+    data = codes.double()
+    singular = torch.linalg.svdvals(data - data.mean(dim=0))
+    expected = float((singular[:k] ** 2).sum() / (singular ** 2).sum())
+    if abs(number - expected) < 1e-4:
+        return None
+    raw = torch.linalg.svdvals(data)
+    if abs(number - float((raw[:k] ** 2).sum() / (raw ** 2).sum())) < 1e-4:
+        return "centre the codes first (subtract each column's mean): variance is measured around the mean."
+    if abs(number - float(singular[:k].sum() / singular.sum())) < 1e-4:
+        return "a component's variance is its singular value SQUARED."
+    if 1 < number <= 100:
+        return "give a fraction from 0 to 1, not a percentage."
+    return f"not the fraction of variance in the first {k} principal components."
+
+
+def check_explained_variance(function: Callable[[torch.Tensor, int], float]) -> CheckResult:
+    """Exercise 08.2: explained_variance(codes, k) -> the fraction of the codes' total variance that their first k
+    principal components hold (codes of shape (N, D)).
+
+    >>> def explained_variance(codes, k):
+    ...     s = torch.linalg.svdvals(codes - codes.mean(dim=0))
+    ...     return float((s[:k] ** 2).sum() / (s ** 2).sum())
+    >>> bool(check_explained_variance(explained_variance))
+    ✓ Right: the squared singular values of the centred codes are the variances along the principal directions.
+    True
+    """
+    generator = torch.Generator().manual_seed(8)
+    codes = torch.randn(60, 5, generator=generator) * torch.tensor([4.0, 2.0, 1.0, 0.5, 0.2]) + 3.0
+    return run_cases(function, "`explained_variance`", [(codes, 2), (codes, 1), (codes[:, :3], 3)], _judge_variance,
+                     "Right: the squared singular values of the centred codes are the variances along the principal "
+                     "directions.")
+
+
+def _flip(model: nn.Module, image: torch.Tensor, label: int, epsilons: Sequence[float]) -> float | None:
+    from ..analysis.adversarial import fgsm
+
+    for epsilon in sorted(epsilons):
+        moved = fgsm(model, image[None], [label], epsilon, bounds=(-1.0, 1.0))
+        with torch.no_grad():
+            if int(model(moved).argmax(dim=1)) != label:
+                return epsilon
+    return None
+
+
+def check_flip_epsilon(function: Callable[..., float | None], model: nn.Module, images: torch.Tensor,
+                       labels: torch.Tensor) -> CheckResult:
+    """Exercise 08.3: flip_epsilon(model, image, label, epsilons) -> the smallest epsilon among `epsilons` whose
+    FGSM step (bounds -1 .. 1) changes the model's prediction away from `label`, or None when none does.
+
+    Checked on the given images (C, H, W each) against the same search done here.
+    """
+    if not_answered(function):
+        return missing("`flip_epsilon`")
+    epsilons = [0.3, 0.02, 0.1, 0.05, 0.2]  # deliberately unsorted
+    cases = [(model, images[i], int(labels[i]), epsilons) for i in range(len(images))]
+
+    def judge(result: object, model: nn.Module, image: torch.Tensor, label: int, eps: list) -> str | None:
+        expected = _flip(model, image, label, eps)
+        if expected is None:
+            return None if result is None else "for a digit that no epsilon flips, return None."
+        number = as_number(result)
+        if number is None:
+            return "return one of the epsilons (a number), or None when none flips the digit."
+        if abs(number - expected) < 1e-9:
+            return None
+        if number in eps and number > expected:
+            return "a smaller epsilon already flips one of the digits: try the epsilons from the smallest up."
+        return "not the smallest epsilon that flips the prediction: compare model(moved).argmax(1) with the label."
+
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        return fail("the check needs a batch of digits (N, 1, 28, 28), such as images[:5].")
+    return run_cases(function, "`flip_epsilon`", cases, judge,
+                     "Right: the first epsilon, from the smallest up, whose step changes the prediction.")
