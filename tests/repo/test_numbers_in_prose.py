@@ -46,7 +46,7 @@ IN_PROGRESS = {"05_reading_feature_maps", "06_maps_during_training", "07_beyond_
 NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:_\d+)*)(\.\d+)?([eE][-+]?\d+)?(?:st|nd|rd|th)?(?!\w|\.\d)|"
                     r"(?<![\w.])(\d+)(?=x\d)|(?<=\dx)(\d+)(?![\w])")
 CODE_NUMBER = re.compile(r"(?<![\w.])(\d+(?:[_,]\d+)*)(\.\d+)?([eE][-+]?\d+)?")
-YEAR_CITATION = re.compile(r"(?:et al\.?,?|\(|,)\s*((?:19|20)\d\d)[a-z]?\)?")
+YEAR_CITATION = re.compile(r"(?:et al\.?,?|\(|,)\s*((?:19|20)\d\d)[a-z]?\)?|\b((?:19|20)\d\d)[a-z]?\)")
 
 
 def _value(whole: str, fraction: str | None, exponent: str | None) -> float:
@@ -69,7 +69,7 @@ def _strip(markdown: str) -> str:
 def prose_numbers(markdown: str) -> list[tuple[str, float]]:
     """(as written, value) for every number in a markdown cell's prose, references and citation years left out."""
     text = _strip(markdown)
-    years = {m.start(1) for m in YEAR_CITATION.finditer(text)}
+    years = {m.start(1) if m.group(1) else m.start(2) for m in YEAR_CITATION.finditer(text)}
     found = []
     for match in NUMBER.finditer(text):
         if match.start() in years:
@@ -177,7 +177,8 @@ def test_checker_reads_only_what_is_above():
     ("conv2 and fc1 of resnet18, `F.conv2d`", "", []),
     ("see section 4, notebook 03 and exercise 2; 05[42]; # 04 · Hooks", "", []),
     ("a ResNet-18 and a VGG-16", "", []),
-    ("Adebayo et al. (2018) showed it", "", []),
+    ("Adebayo et al. (2018) showed it, in (NeurIPS 2018)", "", []),
+    ("in 2018 digits", "", ["2018"]),
     ("1. first\n2. second\n## 3. Title\n**4.** An exercise. **5. A titled one.**", "", []),
     ("a [link](https://example.org/a/123) to 7", "7", []),
     ("`maps[2, 4:8]`", "maps[3, :4]", ["8"]),
