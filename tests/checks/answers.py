@@ -4,7 +4,14 @@ from __future__ import annotations
 
 
 def outcome(capsys, result):
-    return bool(result), capsys.readouterr().out.strip()
+    """(passed, message): the message as the check wrote it, after checking that it was printed once, wrapped."""
+    from utils.checks.core import CheckResult, wrap
+
+    printed = capsys.readouterr().out.strip()
+    if not isinstance(result, CheckResult):
+        return bool(result), printed
+    assert printed == wrap(result.message).strip(), printed
+    return bool(result), result.message.strip()
 
 
 def assert_fails(capsys, result, words, answer=None):

@@ -70,7 +70,8 @@ WRONG = [
     _wrong(checks.check_horizontal_edge_kernel, torch.zeros(3, 3), "not all zero"),
     _wrong(checks.check_conv2d_by_hand, lambda im, k: conv_by_hand(im, k.flip(0, 1)), "flipped"),
     _wrong(checks.check_conv2d_by_hand, lambda im, k: F.conv2d(im[None, None], k[None, None], padding="same")[0, 0],
-           "whole kernel fits"),
+           "by hand"),
+    _wrong(checks.check_conv2d_by_hand, lambda im, k: F.pad(conv_by_hand(im, k), (1, 1, 1, 1)), "whole kernel fits"),
     _wrong(checks.check_conv2d_by_hand, lambda im, k: conv_by_hand(im, k) + 1, "values differ"),
     _wrong(checks.check_conv2d_by_hand, lambda im, k: im[5, 5], "raised IndexError"),
     _wrong(checks.check_channel_normalization, lambda m: (m - m.amin((2, 3), keepdim=True))

@@ -94,3 +94,17 @@ def test_clipped_limits_accept_tensors_as_numbers(capsys):
         return -vmax, vmax
 
     assert outcome(capsys, check_clipped_symmetric_limits(as_tensors))[0]
+
+
+def test_per_channel_normalization_by_hand_refuses_normalize_maps(capsys):
+    """Expert review L2: normalize_maps(m, "channel"), shown in 02, passed the exercise that asks for it by hand."""
+    import functools
+
+    import utils
+    from utils import normalize_maps
+    from utils.checks import check_channel_normalization
+
+    for bypass in (lambda m: normalize_maps(m, "channel"), lambda m: utils.normalize_maps(m, mode="channel"),
+                   functools.partial(normalize_maps, mode="channel")):
+        ok, message = outcome(capsys, check_channel_normalization(bypass))
+        assert not ok and "calls `normalize_maps`" in message and "by hand" in message, message

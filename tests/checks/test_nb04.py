@@ -98,12 +98,22 @@ def test_pool_calls(capsys):
         assert "(4, 32, 4, 4)" not in message and "4 tensors" not in message
 
 
+@pytest.mark.parametrize("count", ["4", "2", [4], "four"])
+def test_a_count_of_the_wrong_type_asks_for_a_number_not_a_recount(count, capsys):
+    """Learner review: check_pool_calls('4', ...) said "count again" to a right count written as a string."""
+    ok, message = outcome(capsys, check_pool_calls(count, (4, 32, 4, 4)))
+    assert not ok and "whole number without quotes" in message and "count again" not in message, message
+
+
 def test_most_active_channel(capsys):
     def right(model, image):
         return int(get_feature_maps(model, image[None], ["conv2"])["conv2"][0].mean(dim=(1, 2)).argmax())
 
     def by_max(model, image):
         return int(get_feature_maps(model, image[None], ["conv2"])["conv2"][0].amax(dim=(1, 2)).argmax())
+
+    def after_relu(model, image):  # the "activity" notebook 05 uses: a reasonable answer, diagnosed as such
+        return int(get_feature_maps(model, image[None], ["conv2"])["conv2"][0].relu().mean(dim=(1, 2)).argmax())
 
     def flat(model, image):
         return int(get_feature_maps(model, image[None], ["conv2"])["conv2"][0].argmax())
@@ -115,6 +125,8 @@ def test_most_active_channel(capsys):
     assert ok and message.startswith("✓")
     ok, message = outcome(capsys, check_most_active_channel(by_max))
     assert not ok and "largest single value" in message
+    ok, message = outcome(capsys, check_most_active_channel(after_relu))
+    assert not ok and "after a ReLU" in message and "largest single value" not in message, message
     ok, message = outcome(capsys, check_most_active_channel(flat))
     assert not ok and "0 to 31" in message
     ok, message = outcome(capsys, check_most_active_channel(no_batch))

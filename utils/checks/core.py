@@ -10,17 +10,37 @@ from __future__ import annotations
 
 import copy
 import numbers
+import textwrap
+import types
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
 
-__all__ = ["CheckResult", "report", "fail", "as_number", "as_ints", "is_int", "not_answered", "missing", "call",
-           "run_cases"]
+__all__ = ["CheckResult", "wrap", "report", "fail", "as_number", "as_ints", "is_int", "not_answered", "missing", "call",
+           "calls_any", "run_cases"]
+
+
+# The longest line a check prints. A notebook's output area breaks a longer line anywhere, even mid-word, so the
+# message is broken at spaces first, to fit a narrow window (JupyterLab beside its file browser, Colab, GitHub).
+WIDTH = 88
+
+
+def wrap(message: str, width: int = WIDTH) -> str:
+    """message with every line broken at spaces to at most `width` characters (a longer word stays whole).
+
+    >>> print(wrap("one two three four", width=9))
+    one two
+    three
+    four
+    """
+    return "\n".join(textwrap.fill(line, width, break_long_words=False, break_on_hyphens=False) or line
+                     for line in message.split("\n"))
 
 
 class CheckResult:
-    """What a check returns: true when the answer is right; its message is printed once, when it is made.
+    """What a check returns: true when the answer is right; its message is printed once, when it is made, in lines
+    short enough that no output area breaks a word (`wrap`).
 
     >>> bool(CheckResult(False, "✗ Not yet: try again"))
     ✗ Not yet: try again
@@ -29,7 +49,7 @@ class CheckResult:
 
     def __init__(self, ok: bool, message: str) -> None:
         self.ok, self.message = ok, message
-        print(message)
+        print(wrap(message))
 
     def __bool__(self) -> bool:
         return self.ok
@@ -111,6 +131,31 @@ def call(function: Callable[..., Any], *args: Any) -> Any:
         return error
 
 
+def calls_any(function: object, names: Iterable[str]) -> str | None:
+    """The first of `names` that `function` uses (or is), else None: how a check tells a function written by hand
+    from one that calls the library function the exercise forbids.
+
+    It reads the names in the function's code (nested functions and lambdas included), so `normalize_maps(m)`,
+    `utils.normalize_maps(m)` and `partial(normalize_maps, ...)` are all found, before anything runs.
+
+    >>> calls_any(lambda m: normalize_maps(m, "channel"), ["normalize_maps"]), calls_any(abs, ["normalize_maps"])
+    ('normalize_maps', None)
+    """
+    wanted = set(names)
+    target = getattr(function, "func", function)  # a functools.partial
+    name = getattr(target, "__name__", None)
+    code = getattr(target, "__code__", None)
+    if name in wanted and (code is None or str(getattr(target, "__module__", "")).startswith(("utils", "torch"))):
+        return str(name)  # the library's own function (or a built-in), passed as it is
+    stack = [code] if isinstance(code, types.CodeType) else []
+    while stack:
+        found = sorted(wanted & set(stack[0].co_names + stack[0].co_freevars))
+        if found:
+            return found[0]
+        stack = stack[1:] + [c for c in stack[0].co_consts if isinstance(c, types.CodeType)]
+    return None
+
+
 def _fresh(value: object) -> object:
     """A copy of an argument the learner's function may change: tensors, lists and dicts (not models)."""
     if isinstance(value, torch.Tensor):
@@ -119,8 +164,11 @@ def _fresh(value: object) -> object:
 
 
 def run_cases(function: object, name: str, cases: Iterable[Sequence[Any]],
-              judge: Callable[..., str | None], success: str) -> CheckResult:
+              judge: Callable[..., str | None], success: str, *, by_hand: Sequence[str] = ()) -> CheckResult:
     """Run the learner's `function` on every case (a tuple of arguments) and report the first problem.
+
+    `by_hand` names the library functions the exercise asks the learner not to call: a function that calls one
+    fails before it runs (an exercise that says "by hand" must not be passable by the one call it names).
 
     The function gets copies of tensor arguments; an exception it raises or a change it makes to a tensor it was
     given becomes the report. `judge(result, *case)` returns None when the result is right, else the message.
@@ -133,6 +181,10 @@ def run_cases(function: object, name: str, cases: Iterable[Sequence[Any]],
         return missing(name)
     if not callable(function):
         return fail(f"{name} should be a function (def ...), not a {type(function).__name__}.")
+    forbidden = calls_any(function, by_hand)
+    if forbidden:
+        return fail(f"your {name} calls `{forbidden}`; the exercise asks you to write it by hand, with tensor "
+                    "operations (min, max, sums, slices, loops).")
     for case in cases:
         given = [_fresh(arg) for arg in case]
         result = call(function, *given)

@@ -7,9 +7,10 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .core import CheckResult, as_number, call, fail, missing, not_answered, report, run_cases
+from .core import CheckResult, as_number, call, calls_any, fail, missing, not_answered, report, run_cases
 
-__all__ = ["check_output_size", "check_horizontal_edge_kernel", "check_conv2d_by_hand", "check_shift_kernel"]
+__all__ = ["check_output_size", "check_input_size", "check_horizontal_edge_kernel", "check_conv2d_by_hand",
+           "check_shift_kernel"]
 
 SizeCase = tuple[int, int, int, int, int]  # size, kernel, stride, padding, dilation
 
@@ -52,6 +53,10 @@ def check_output_size(function: Callable[..., int]) -> CheckResult:
     """
     if not_answered(function):
         return missing("`output_size`")
+    forbidden = calls_any(function, ("output_size", "conv2d", "Conv2d", "_conv_size"))
+    if forbidden:
+        return fail(f"your `output_size` calls `{forbidden}`; the exercise asks for the formula, worked out by "
+                    "you: no library function or convolution inside.")
     cases, wrong = _size_cases(), []
     for case in cases:
         result = call(function, *case)
@@ -68,6 +73,70 @@ def check_output_size(function: Callable[..., int]) -> CheckResult:
     if wrong:
         return fail(_size_hint(wrong, len(cases)))
     return report(True, f"Right: your formula matches nn.Conv2d in all {len(cases)} cases.")
+
+
+def _forward(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int | None:
+    """The output size along one dimension (None where the kernel fits nowhere): nn.Conv2d's, as
+    check_output_size's cases test it against PyTorch."""
+    span = dilation * (kernel - 1) + 1
+    return (size + 2 * padding - span) // stride + 1 if size + 2 * padding >= span else None
+
+
+def _input_cases() -> list[tuple[SizeCase, int]]:
+    """(out, kernel, stride, padding, dilation) and the smallest input size that gives `out` outputs, found by
+    trying every size from 1 up (a search, not the inverse formula the learner is asked for)."""
+    cases = []
+    for out in (1, 2, 5, 13):
+        for kernel in (1, 2, 3, 5):
+            for stride in (1, 2, 3):
+                for padding in (0, 1, 2):
+                    for dilation in (1, 2, 3):
+                        case = (out, kernel, stride, padding, dilation)
+                        sizes = [n for n in range(1, 80) if _forward(n, *case[1:]) == out]
+                        if sizes and sizes[0] > 1:  # a case where the answer is not simply "any size"
+                            cases.append((case, sizes[0]))
+    return cases
+
+
+def check_input_size(function: Callable[..., int]) -> CheckResult:
+    """Exercise 01.1: input_size(out, kernel, stride, padding, dilation), the smallest input size along one dimension
+    for which the layer gives `out` outputs: the size formula turned around.
+
+    >>> bool(check_input_size(lambda o, k, s=1, p=0, d=1: (o - 1) * s + d * (k - 1) + 1 - 2 * p))
+    ✓ Right: your inverse matches nn.Conv2d in all 351 cases.
+    True
+    """
+    if not_answered(function):
+        return missing("`input_size`")
+    forbidden = calls_any(function, ("output_size", "conv2d", "Conv2d", "_forward"))
+    if forbidden:
+        return fail(f"your `input_size` calls `{forbidden}`; the exercise asks for the formula, worked out by you: "
+                    "no library function or convolution inside.")
+    cases, wrong = _input_cases(), []
+    for case, expected in cases:
+        result = call(function, *case)
+        if isinstance(result, Exception):
+            return fail(f"input_size{case} raised {type(result).__name__}: {result}")
+        number = as_number(result)
+        if number is None or number != int(number):
+            return fail(f"input_size{case} returned {result!r}; return the size as a whole number.")
+        if number != expected:
+            wrong.append((case, int(number)))
+    if not wrong:
+        return report(True, f"Right: your inverse matches nn.Conv2d in all {len(cases)} cases.")
+    if all(yours == _forward(*case) for case, yours in wrong):
+        return fail("that is the output size of an input of size `out`: go the other way, from the outputs back to "
+                    "the input.")
+    if all(case[4] > 1 for case, _ in wrong):
+        return fail("right without dilation, wrong with it: how many input pixels does a kernel of size k span when "
+                    "its taps are d pixels apart?")
+    if all(_forward(yours, *case[1:]) == case[0] for case, yours in wrong):
+        return fail("each size you give does produce `out` outputs, but a smaller one does too: with stride > 1 "
+                    "several input sizes give the same output size, and the smallest is asked for.")
+    (out, kernel, stride, padding, dilation), yours = wrong[0]
+    return fail(f"{len(wrong)} of {len(cases)} cases differ, e.g. out={out}, kernel={kernel}, stride={stride}, "
+                f"padding={padding}, dilation={dilation}: yours gives {yours}; try input sizes on "
+                "nn.Conv2d(1, 1, kernel, stride, padding, dilation) with torch.zeros(1, 1, size, size).")
 
 
 def _edge_responses(kernel: torch.Tensor) -> list[float]:
@@ -140,7 +209,8 @@ def _judge_conv(result: object, image: torch.Tensor, kernel: torch.Tensor) -> st
 def check_conv2d_by_hand(function: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:
     """Exercise 01.3: conv2d(image, kernel) for one 2-D image and kernel, stride 1, no padding, like F.conv2d."""
     return run_cases(function, "`conv2d`", _conv_cases(), _judge_conv,
-                     "Right: your sliding dot product matches F.conv2d on 4 images and kernels.")
+                     "Right: your sliding dot product matches F.conv2d on 4 images and kernels.",
+                     by_hand=("conv2d", "Conv2d", "convolution"))
 
 
 def _shift_right(images: torch.Tensor) -> torch.Tensor:

@@ -51,7 +51,8 @@ def _judge_normalization(result: object, maps: torch.Tensor) -> str | None:
 def check_channel_normalization(function: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
     """Exercise 02.1: scale every (H, W) map of an (N, C, H, W) tensor to [0, 1] on its own; constant maps to 0."""
     return run_cases(function, "`normalize_per_channel`", [(_normalization_case(),)], _judge_normalization,
-                     "Right: every map runs from 0 to 1 on its own, and the all-zero and constant maps are zeros.")
+                     "Right: every map runs from 0 to 1 on its own, and the all-zero and constant maps are zeros.",
+                     by_hand=("normalize_maps",))
 
 
 def _judge_selection(result: object, maps: torch.Tensor) -> str | None:

@@ -25,7 +25,7 @@ def _judge_conv1_capture(result: object, expected: torch.Tensor) -> str | None:
     if not isinstance(captured, torch.Tensor):
         return 'store the tensor itself under "conv1" (the hook\'s `output`).'
     if captured.grad_fn is not None:
-        return "the stored tensor still carries its autograd graph: store output.detach()."
+        return "the stored tensor still carries its autograd graph: store output.detach().clone()."
     if captured.shape != expected.shape:
         return (f"the stored tensor has shape {tuple(captured.shape)}, conv1's output {tuple(expected.shape)}: "
                 "hook `model.conv1` and store its third argument, `output` (not `inputs`).")
@@ -162,6 +162,9 @@ def check_pool_calls(count: object, last_shape: object) -> CheckResult:
     shape = as_ints(last_shape, len(last_shape) if isinstance(last_shape, (tuple, list)) else 4)
     if shape is None:
         return fail("give `last_shape` as a tuple of whole numbers, such as tuple(t.shape).")
+    if as_number(count) is None:
+        return fail(f"give `pool_calls` as a whole number without quotes (such as 3, not '3'); {count!r} is a "
+                    f"{type(count).__name__}.")
     if is_int(count, 2):
         return fail("2 is what one forward pass leaves; the block ran the model twice.")
     if not is_int(count, 4):
@@ -203,6 +206,9 @@ def check_most_active_channel(function: Callable) -> CheckResult:
                         "channel's map first, then the argmax over the channels.")
         if channel == expected:
             continue
+        if channel == int(conv2.relu().mean(dim=(1, 2)).argmax()):
+            return fail("that channel has the largest mean after a ReLU; the exercise asks for the mean of "
+                        "conv2's output as captured, negative values included (no ReLU).")
         if channel == int(conv2.amax(dim=(1, 2)).argmax()):
             return fail("that channel has the largest single value; the exercise asks for the largest "
                         "mean over the map.")

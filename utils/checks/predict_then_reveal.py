@@ -1,7 +1,8 @@
 """Predict, then see: the learner records a prediction before the cell that reveals the answer.
 
-An unanswered prediction still reveals (so a notebook runs top to bottom), and an answer of the wrong kind gets a
-message saying what is expected instead of an exception.
+An unanswered prediction still reveals (so a notebook runs top to bottom). A prediction of the wrong kind (the
+string "2" where a number is asked, True where "yes" or "no" is) is not revealed: the message says what kind of
+answer the question takes and asks again, so a typo does not spend the learner's one chance to predict.
 """
 
 from __future__ import annotations
@@ -27,7 +28,27 @@ def _matches(prediction: object, answer: object, tolerance: float) -> bool | Non
         return abs(prediction - answer) <= tolerance
     if isinstance(answer, str):
         return _normalise(prediction) == _normalise(answer) if isinstance(prediction, str) else None
+    if isinstance(answer, tuple):  # a shape: a tuple or list of numbers, compared number by number
+        if not isinstance(prediction, (tuple, list)) or not all(isinstance(v, int) and not isinstance(v, bool)
+                                                                 for v in prediction):
+            return None
+        return tuple(prediction) == answer
     return prediction == answer
+
+
+def _kind(answer: object, choices: Sequence[str] | None) -> str:
+    """The kind of answer a question takes, in a beginner's words."""
+    if choices:
+        return "one of " + " or ".join(repr(c) for c in choices) + ", in quotes"
+    if isinstance(answer, bool):
+        return "True or False, without quotes"
+    if isinstance(answer, int):
+        return "a whole number without quotes, such as 3"
+    if isinstance(answer, float):
+        return "a number without quotes, such as 0.5"
+    if isinstance(answer, tuple):
+        return "a tuple of whole numbers, such as (1, 2, 3, 4)"
+    return f"a {type(answer).__name__}"
 
 
 def reveal(prediction: object, answer: object, why: str, *, choices: Sequence[str] | None = None,
@@ -41,19 +62,20 @@ def reveal(prediction: object, answer: object, why: str, *, choices: Sequence[st
     → The answer: no. model(x) returns only the logits.
     >>> _ = reveal("No", "no", "model(x) returns only the logits.", choices=("yes", "no"))
     ✓ Your prediction held: no. model(x) returns only the logits.
-    >>> _ = reveal(3, "no", "See above.", choices=("yes", "no"))  # doctest: +ELLIPSIS
-    ? Your prediction 3 is not one of the answers this question takes ('yes' or 'no', as a string). The answer: no...
+    >>> _ = reveal("2", 2, "pool runs twice.")  # doctest: +NORMALIZE_WHITESPACE
+    ? Your prediction '2' is not an answer this question takes: write a whole number without quotes, such as 3, in
+    the prediction cell, run it, then run this cell again. The answer stays hidden until then.
     """
     if choices is not None and _normalise(answer) not in [_normalise(c) for c in choices]:
         raise ValueError(f"reveal: the answer {answer!r} is not one of choices {tuple(choices)!r}")
     if prediction is None:
         return CheckResult(True, f"→ The answer: {answer}. {why}")
-    kind = (" or ".join(repr(c) for c in choices) + ", as a string") if choices else type(answer).__name__
     valid = _normalise(prediction) in [_normalise(c) for c in choices] if choices else True
     held = _matches(prediction, answer, tolerance) if valid else None
     if held is None:
-        return CheckResult(False, f"? Your prediction {prediction!r} is not one of the answers this question takes "
-                                  f"({kind}). The answer: {answer}. {why}")
+        return CheckResult(False, f"? Your prediction {prediction!r} is not an answer this question takes: write "
+                                  f"{_kind(answer, choices)}, in the prediction cell, run it, then run this cell "
+                                  "again. The answer stays hidden until then.")
     if held:
         return CheckResult(True, f"✓ Your prediction held: {answer}. {why}")
     return CheckResult(False, f"✗ You predicted {prediction}; the answer: {answer}. {why}")
