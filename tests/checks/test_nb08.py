@@ -36,19 +36,27 @@ def test_targeted_step(capsys):
 
 
 def test_explained_variance(capsys):
-    def right(codes, k):
-        s = torch.linalg.svdvals(codes - codes.mean(dim=0))
-        return float((s[:k] ** 2).sum() / (s ** 2).sum())
+    def right(codes, directions):
+        centred = codes - codes.mean(dim=0)
+        return float(((centred @ directions.T) ** 2).sum() / (centred ** 2).sum())
 
     assert outcome(capsys, checks.check_explained_variance(right))[0]
-    by_covariance = lambda c, k: float(torch.linalg.eigvalsh(torch.cov(c.T)).flip(0)[:k].sum() / torch.cov(c.T).trace())  # noqa: E501,E731
+    by_covariance = lambda c, d: float((d @ torch.cov(c.T) @ d.T).trace() / torch.cov(c.T).trace())  # noqa: E731
     assert outcome(capsys, checks.check_explained_variance(by_covariance))[0]
-    uncentred = lambda c, k: float((torch.linalg.svdvals(c)[:k] ** 2).sum() / (torch.linalg.svdvals(c) ** 2).sum())  # noqa: E501,E731
+    uncentred = lambda c, d: float(((c @ d.T) ** 2).sum() / (c ** 2).sum())  # noqa: E731
     assert_fails(capsys, checks.check_explained_variance(uncentred), "centre")
-    unsquared = lambda c, k: float(torch.linalg.svdvals(c - c.mean(0))[:k].sum() / torch.linalg.svdvals(c - c.mean(0)).sum())  # noqa: E501,E731
+    unsquared = lambda c, d: float(((c - c.mean(0)) @ d.T).abs().sum() / (c - c.mean(0)).abs().sum())  # noqa: E731
     assert_fails(capsys, checks.check_explained_variance(unsquared), "SQUARED")
-    assert_fails(capsys, checks.check_explained_variance(lambda c, k: 100 * right(c, k)), "percentage")
-    assert_fails(capsys, checks.check_explained_variance(lambda c, k: "half"), "one number")
+    assert_fails(capsys, checks.check_explained_variance(lambda c, d: 100 * right(c, d)), "percentage")
+    assert_fails(capsys, checks.check_explained_variance(lambda c, d: "half"), "one number")
+
+
+def test_explained_variance_refuses_the_library_call(capsys):
+    """scikit-learn's PCA hands over the first k components' share, whatever the directions: it must not pass."""
+    from sklearn.decomposition import PCA
+
+    library = lambda c, d: float(PCA(len(d)).fit(c.numpy()).explained_variance_ratio_.sum())  # noqa: E731
+    assert_fails(capsys, checks.check_explained_variance(library), "GIVEN directions")
 
 
 def test_flip_epsilon(capsys, trained, test_set):

@@ -6,7 +6,8 @@ Every pixel moves by exactly `epsilon` (in the model's input units) in the direc
 cross-entropy loss of the given labels, the sign of its gradient: the largest first-order rise of the loss that a
 change of at most `epsilon` per pixel can buy. A model that is close to linear around its inputs, as ReLU networks
 are, adds up many such small changes into a large change of its scores. Captum's `captum.robust.FGSM` computes the
-same step (the tests compare the two).
+same step when given `loss_func=CrossEntropyLoss(reduction="none")` and `zero_thresh=0` (its defaults differ: it
+leaves pixels with a gradient near zero unchanged); the tests compare the two with those settings.
 """
 
 from __future__ import annotations

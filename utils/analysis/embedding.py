@@ -99,7 +99,9 @@ def tsne(codes: torch.Tensor, *, seed: int = 0, perplexity: float = 30.0, max_it
     Only the neighbourhoods mean something: which points lie near which. The size of a cluster and the distance
     between two clusters are not distances of the codes. perplexity is about how many neighbours each point
     keeps (below the number of codes); max_iter the optimisation's steps (at least 300: the
-    first 250 only pull the clusters apart).
+    first 250 only pull the clusters apart). seed is scikit-learn's random_state; with the PCA start it reaches
+    only that start's randomized PCA, so another seed rarely changes the map (on the course's fc1 codes seeds 0 and
+    1 give the same points): to see t-SNE's freedom, change perplexity.
 
     >>> codes = torch.cat([torch.zeros(20, 3), torch.ones(20, 3)]) + 0.01 * torch.randn(40, 3)
     >>> tsne(codes, perplexity=5).shape

@@ -1,4 +1,4 @@
-"""Checks for notebook 08, What the network learned: a targeted FGSM step, the variance that PCA keeps, and the
+"""Checks for notebook 08, What the network learned: a targeted FGSM step, the variance along given directions, and the
 smallest epsilon that flips a digit."""
 
 from __future__ import annotations
@@ -63,41 +63,51 @@ def check_targeted_step(function: Callable[[nn.Module, torch.Tensor, int, float]
                      "Right: one step against the target's loss, the same size everywhere, inside the digits' range.")
 
 
-def _judge_variance(result: object, codes: torch.Tensor, k: int) -> str | None:
+def _judge_variance(result: object, codes: torch.Tensor, directions: torch.Tensor) -> str | None:
     number = as_number(result)
     if number is None:
         return "return one number, a fraction from 0 to 1 (use .item() on a one-value tensor)."
-    data = codes.double()
-    singular = torch.linalg.svdvals(data - data.mean(dim=0))
-    expected = float((singular[:k] ** 2).sum() / (singular ** 2).sum())
+    data, d = codes.double(), directions.double()
+    centred = data - data.mean(dim=0)
+    total = float((centred ** 2).sum())
+    expected = float(((centred @ d.T) ** 2).sum()) / total
     if abs(number - expected) < 1e-4:
         return None
-    raw = torch.linalg.svdvals(data)
-    if abs(number - float((raw[:k] ** 2).sum() / (raw ** 2).sum())) < 1e-4:
+    if abs(number - float(((data @ d.T) ** 2).sum() / (data ** 2).sum())) < 1e-4:
         return "centre the codes first (subtract each column's mean): variance is measured around the mean."
-    if abs(number - float(singular[:k].sum() / singular.sum())) < 1e-4:
-        return "a component's variance is its singular value SQUARED."
+    singular = torch.linalg.svdvals(centred)
+    if abs(number - float((singular[:len(d)] ** 2).sum()) / total) < 1e-4:
+        return ("that is the share of the first principal components, whatever the directions: project the centred "
+                "codes on the GIVEN directions (codes @ directions.T).")
+    if abs(number - float((centred @ d.T).abs().sum() / centred.abs().sum())) < 1e-4:
+        return "variance is the mean of SQUARED deviations: square the projections and the centred codes."
     if 1 < number <= 100:
         return "give a fraction from 0 to 1, not a percentage."
-    return f"not the fraction of variance in the first {k} principal components."
+    return f"not the fraction of the codes' variance along the {len(d)} given directions."
 
 
-def check_explained_variance(function: Callable[[torch.Tensor, int], float]) -> CheckResult:
-    """Exercise 08.2: explained_variance(codes, k) -> the fraction of the codes' total variance that their first k
-    principal components hold (codes of shape (N, D)).
+def check_explained_variance(function: Callable[[torch.Tensor, torch.Tensor], float]) -> CheckResult:
+    """Exercise 08.2: explained_variance(codes, directions) -> the fraction of the codes' total variance that lies
+    along `directions` (k orthonormal rows of length D; codes of shape (N, D)): the variance of the centred codes
+    projected on them, over the total. Checked on principal directions, random directions and one direction, so that
+    a library's explained_variance_ratio_ (which ignores the directions) does not pass.
 
-    >>> def explained_variance(codes, k):
-    ...     s = torch.linalg.svdvals(codes - codes.mean(dim=0))
-    ...     return float((s[:k] ** 2).sum() / (s ** 2).sum())
+    >>> def explained_variance(codes, directions):
+    ...     centred = codes - codes.mean(dim=0)
+    ...     return float(((centred @ directions.T) ** 2).sum() / (centred ** 2).sum())
     >>> bool(check_explained_variance(explained_variance))
-    ✓ Right: the squared singular values of the centred codes are the variances along the principal directions.
+    ✓ Right: the variance along orthonormal directions is the summed squares of the centred codes' projections.
     True
     """
     generator = torch.Generator().manual_seed(8)
     codes = torch.randn(60, 5, generator=generator) * torch.tensor([4.0, 2.0, 1.0, 0.5, 0.2]) + 3.0
-    return run_cases(function, "`explained_variance`", [(codes, 2), (codes, 1), (codes[:, :3], 3)], _judge_variance,
-                     "Right: the squared singular values of the centred codes are the variances along the principal "
-                     "directions.")
+    principal = torch.linalg.svd(codes - codes.mean(dim=0), full_matrices=False)[2][:2]
+    random, _ = torch.linalg.qr(torch.randn(5, 2, generator=generator))  # two random orthonormal columns
+    return run_cases(function, "`explained_variance`",
+                     [(codes, principal), (codes, random.T.contiguous()), (codes, random.T[1:].contiguous())],
+                     _judge_variance,
+                     "Right: the variance along orthonormal directions is the summed squares of the centred codes' "
+                     "projections.")
 
 
 def _flip(model: nn.Module, image: torch.Tensor, label: int, epsilons: Sequence[float]) -> float | None:
