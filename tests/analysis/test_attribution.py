@@ -104,6 +104,15 @@ def test_after_relu_matters_for_signed_maps_only(trained, real_digits):
     assert torch.equal(grad_cam(post_relu, real_digits, "1"), grad_cam(post_relu, real_digits, "1", after_relu=False))
 
 
+def test_naming_the_relu_module_is_not_after_relu_on_the_conv(real_digits):
+    """The docstring's third variant: the gradient after the ReLU is zero where the map was negative."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 24 * 24, 3))
+    at_relu = grad_cam(model, real_digits, "3")
+    assert not torch.allclose(at_relu, grad_cam(model, real_digits, "2", after_relu=True), atol=1e-2)
+
+
 def test_grad_cam_is_computed_per_sample(trained, real_digits):
     batch = grad_cam(trained, real_digits, "conv2", target=4)
     alone = torch.cat([grad_cam(trained, real_digits[i:i + 1], "conv2", target=4) for i in range(8)])

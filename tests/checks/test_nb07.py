@@ -7,47 +7,34 @@ import math
 import torch
 
 from tests.checks.answers import assert_fails, outcome
-from utils import checks, saliency
+from utils import checks
 
 
-def _by_hand(weight, bias, x, target):
-    p = (weight @ x.flatten() + bias).softmax(0)
+def _by_hand(weight, p, target):
     return (p[target] * (weight[target] - p @ weight)).abs().reshape(28, 28)
 
 
 def test_linear_saliency(capsys):
     assert outcome(capsys, checks.check_linear_saliency(_by_hand))[0]
-    logit = lambda w, b, x, t: w[t].abs().reshape(28, 28)  # noqa: E731
+    logit = lambda w, p, t: w[t].abs().reshape(28, 28)  # noqa: E731
     assert_fails(capsys, checks.check_linear_saliency(logit), "LOGIT")
-    assert_fails(capsys, checks.check_linear_saliency(lambda w, b, x, t: _by_hand(w, b, x, t).T), "transposed")
-
-    def signed(weight, bias, x, target):
-        p = (weight @ x.flatten() + bias).softmax(0)
-        return (p[target] * (weight[target] - p @ weight)).reshape(28, 28)
-
+    assert_fails(capsys, checks.check_linear_saliency(lambda w, p, t: _by_hand(w, p, t).T), "transposed")
+    signed = lambda w, p, t: (p[t] * (w[t] - p @ w)).reshape(28, 28)  # noqa: E731
     assert_fails(capsys, checks.check_linear_saliency(signed), "SIZE")
-    assert_fails(capsys, checks.check_linear_saliency(lambda w, b, x, t: w[t].reshape(28, 28)), "not |d p")
+    no_factor = lambda w, p, t: (w[t] - p @ w).abs().reshape(28, 28)  # noqa: E731
+    assert_fails(capsys, checks.check_linear_saliency(no_factor), "factor p[target]")
+    assert_fails(capsys, checks.check_linear_saliency(lambda w, p, t: w[t].reshape(28, 28)), "not |d p")
 
 
-def test_linear_saliency_refuses_autograd(capsys):
-    """The exercise says by hand: neither backward() nor utils' saliency passes the check."""
-    def by_backward(weight, bias, x, target):
+def test_linear_saliency_gives_autograd_nothing_to_differentiate(capsys):
+    """The exercise's function gets the probabilities, not x: the old signature, written for autograd, fails."""
+    def by_autograd(weight, bias, x, target):
         x = x.clone().requires_grad_(True)
-        (weight @ x.flatten() + bias).softmax(0)[target].backward()
-        return x.grad.abs()
+        return torch.func.grad(lambda v: (weight @ v.flatten() + bias).softmax(0)[target])(x).abs()
 
-    def by_saliency(weight, bias, x, target):
-        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10), torch.nn.Softmax(dim=1))
-        with torch.no_grad():
-            model[1].weight.copy_(weight)
-            model[1].bias.copy_(bias)
-        return saliency(model, x[None, None], target)[0]
-
-    weight, bias, x = torch.randn(10, 784) * 0.05, torch.randn(10), torch.rand(28, 28)
-    assert torch.allclose(by_backward(weight, bias, x, 3), _by_hand(weight, bias, x, 3), atol=1e-7)
-    assert torch.allclose(by_saliency(weight, bias, x, 3), _by_hand(weight, bias, x, 3), atol=1e-7)
-    for bypass in (by_backward, by_saliency):
-        assert_fails(capsys, checks.check_linear_saliency(bypass), "without autograd")
+    assert_fails(capsys, checks.check_linear_saliency(by_autograd), "raised TypeError")
+    by_p = lambda w, p, t: torch.func.grad(lambda q: (q * 0).sum())(p).reshape(1, 10)  # noqa: E731
+    assert_fails(capsys, checks.check_linear_saliency(by_p), "shape")
 
 
 def test_correlation(capsys):
@@ -75,8 +62,24 @@ def test_attention_weights(capsys):
         return (q @ k.transpose(1, 2) / math.sqrt(q.shape[-1])).softmax(-1)
 
     assert outcome(capsys, checks.check_attention_weights(right))[0]
-    ok, message = outcome(capsys, checks.check_attention_weights(lambda layer, t: layer(t, t, t)[1]))
-    assert not ok and "in_proj_weight" in message
+    from torch.nn.functional import multi_head_attention_forward  # imported before the check: refused all the same
+
+    def functional(layer, t):
+        t = t.transpose(0, 1)
+        return multi_head_attention_forward(t, t, t, 8, 1, layer.in_proj_weight, layer.in_proj_bias, None, None,
+                                            False, 0.0, layer.out_proj.weight, layer.out_proj.bias,
+                                            training=False)[1]
+
+    bypasses = [lambda layer, t: layer(t, t, t)[1],
+                lambda layer, t: torch.nn.MultiheadAttention.forward(layer, t, t, t, need_weights=True)[1],
+                functional]
+    layer = torch.nn.MultiheadAttention(8, num_heads=1, batch_first=True)
+    tokens = torch.randn(2, 5, 8)
+    for bypass in bypasses:
+        assert torch.allclose(bypass(layer, tokens), right(layer, tokens), atol=1e-6)  # right outside the check
+        ok, message = outcome(capsys, checks.check_attention_weights(bypass))
+        assert not ok and "in_proj_weight" in message
+    assert torch.allclose(bypasses[0](layer, tokens), right(layer, tokens), atol=1e-6)  # the layer works again
 
     def variant(scale=True, dim=-1, transpose=False, bias=True):
         def weights(layer, tokens):

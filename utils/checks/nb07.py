@@ -1,5 +1,5 @@
-"""Checks for notebook 07, Beyond feature maps: a probability's saliency by the chain rule (autograd refused), a rank
-correlation, attention weights by hand."""
+"""Checks for notebook 07, Beyond feature maps: a probability's saliency by the chain rule (given p, not x: nothing
+to differentiate), a rank correlation, attention weights by hand (the layer and the function behind it refused)."""
 
 from __future__ import annotations
 
@@ -8,27 +8,24 @@ from typing import Any
 
 import torch
 
-from .core import CheckResult, as_number, not_answered, run_cases
+from .core import CheckResult, as_number, run_cases
 
 __all__ = ["check_linear_saliency", "check_correlation", "check_attention_weights"]
 
 
-def _probability_saliency(weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor, target: int) -> torch.Tensor:
+def _probability_saliency(weight: torch.Tensor, p: torch.Tensor, target: int) -> torch.Tensor:
     """|d p[target] / d x| for p = softmax(weight @ x.flatten() + bias): p_t (w_t - sum_k p_k w_k), as (28, 28)."""
-    p = (weight @ x.flatten() + bias).softmax(0)
     return (p[target] * (weight[target] - p @ weight)).abs().reshape(28, 28)
 
 
-def _judge_saliency(result: object, weight: torch.Tensor, bias: torch.Tensor, x: torch.Tensor,
-                    target: int) -> str | None:
-    expected = _probability_saliency(weight, bias, x, target)
+def _judge_saliency(result: object, weight: torch.Tensor, p: torch.Tensor, target: int) -> str | None:
+    expected = _probability_saliency(weight, p, target)
     values = torch.as_tensor(result).detach().float()
     if values.shape != (28, 28):
         return (f"expected a (28, 28) map, got shape {tuple(values.shape)}: one value per pixel, for the target "
                 "class alone.")
     if torch.allclose(values, expected, rtol=1e-3, atol=1e-7):
         return None
-    p = (weight @ x.flatten() + bias).softmax(0)
     signed = p[target] * (weight[target] - p @ weight)
     if torch.allclose(values, weight[target].abs().reshape(28, 28)):
         return ("that is the saliency of the LOGIT, |weight[target]|; the probability also goes through the "
@@ -43,41 +40,23 @@ def _judge_saliency(result: object, weight: torch.Tensor, bias: torch.Tensor, x:
             "d z_k / d x = weight[k].")
 
 
-def _without_autograd(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The learner's function, run in inference mode: backward(), torch.autograd.grad and utils' saliency fail
-    there, so the check is passed only by the formula worked out by hand."""
-    def run(*args: Any) -> Any:
-        with torch.inference_mode():
-            try:
-                return function(*args)
-            except RuntimeError as error:
-                if "grad" in str(error):
-                    raise RuntimeError("this exercise is the chain rule by hand, and the check runs your function "
-                                       "without autograd (backward() and saliency() cannot work there): write "
-                                       "the gradient as a formula of weight, bias and x.") from error
-                raise
-    return run
-
-
 def check_linear_saliency(function: Callable[..., torch.Tensor]) -> CheckResult:
-    """Exercise 07.1: linear_saliency(weight, bias, x, target) -> the (28, 28) map |d p[target] / d x| of the
-    probability p = softmax(weight @ x.flatten() + bias), weight (10, 784), bias (10,), x (28, 28), by hand.
+    """Exercise 07.1: linear_saliency(weight, p, target) -> the (28, 28) map |d p[target] / d x| of the
+    probability p = softmax(weight @ x.flatten() + bias), weight (10, 784), from the weights and the probabilities
+    p (10,) alone. The check gives no x and no bias, so there is nothing for autograd to differentiate: the
+    formula has to be worked out (it depends on x only through p).
 
-    >>> def by_hand(weight, bias, x, target):
-    ...     p = (weight @ x.flatten() + bias).softmax(0)
+    >>> def by_hand(weight, p, target):
     ...     return (p[target] * (weight[target] - p @ weight)).abs().reshape(28, 28)
     >>> bool(check_linear_saliency(by_hand))  # doctest: +ELLIPSIS
     ✓ Right: ...
     True
     """
-    if not_answered(function) or not callable(function):
-        return run_cases(function, "`linear_saliency`", [], _judge_saliency, "")
     generator = torch.Generator().manual_seed(7)
     weight = torch.randn(10, 784, generator=generator) * 0.05
-    bias = torch.randn(10, generator=generator)
-    digits = [torch.rand(28, 28, generator=generator) * 2 - 1 for _ in range(2)]
-    return run_cases(_without_autograd(function), "`linear_saliency`",
-                     [(weight, bias, digits[0], 3), (weight, bias, digits[1], 3), (weight, bias, digits[0], 8)],
+    probabilities = [(torch.randn(10, generator=generator) * 2).softmax(0) for _ in range(2)]
+    return run_cases(function, "`linear_saliency`",
+                     [(weight, probabilities[0], 3), (weight, probabilities[1], 3), (weight, probabilities[0], 8)],
                      _judge_saliency,
                      "Right: p_t (w_t - sum_k p_k w_k). The logit's saliency is the same for every input; the "
                      "probability's is not, because every other class's share p_k depends on x.")
@@ -131,12 +110,31 @@ def check_correlation(function: Callable[[torch.Tensor, torch.Tensor], float]) -
                      "negative, near 0 for unrelated noise.")
 
 
-class _NoCalls(torch.nn.MultiheadAttention):
-    """A MultiheadAttention that may not be called: the exercise computes its weights by hand."""
+def _refuse(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("compute the weights from layer.in_proj_weight and layer.in_proj_bias; calling the layer, "
+                       "or the function behind it, is not the exercise")
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("compute the weights from layer.in_proj_weight and layer.in_proj_bias; calling the "
-                           "layer itself is not the exercise")
+
+def _without_the_layer(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The learner's function, run while nn.MultiheadAttention.forward, F.multi_head_attention_forward and
+    torch._native_multi_head_attention refuse to run: their code objects are swapped, so a name imported earlier
+    (from torch.nn.functional import ...) refuses too."""
+    refusing = _refuse.__code__
+    functions = [torch.nn.MultiheadAttention.forward, torch.nn.functional.multi_head_attention_forward]
+
+    def run(*args: Any) -> Any:
+        codes = [f.__code__ for f in functions]
+        native = torch._native_multi_head_attention
+        try:
+            for f in functions:
+                f.__code__ = refusing
+            torch._native_multi_head_attention = _refuse
+            return function(*args)
+        finally:
+            for f, code in zip(functions, codes):
+                f.__code__ = code
+            torch._native_multi_head_attention = native
+    return run
 
 
 def _judge_attention(result: object, layer: torch.nn.MultiheadAttention, tokens: torch.Tensor) -> str | None:
@@ -171,9 +169,10 @@ def check_attention_weights(function: Callable[..., Any]) -> CheckResult:
     nn.MultiheadAttention(batch_first=True), computed from its projection weights."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(7)
-        layer = _NoCalls(8, num_heads=1, batch_first=True)
+        layer = torch.nn.MultiheadAttention(8, num_heads=1, batch_first=True)
         torch.nn.init.normal_(layer.in_proj_bias, std=0.5)
         tokens = torch.randn(2, 5, 8)
-    return run_cases(function, "`attention_weights`", [(layer, tokens)], _judge_attention,
+    learner = _without_the_layer(function) if callable(function) else function
+    return run_cases(learner, "`attention_weights`", [(layer, tokens)], _judge_attention,
                      "Right: softmax(Q K^T / sqrt(d)) from the layer's own projections, the same numbers "
                      "need_weights=True returns.")
