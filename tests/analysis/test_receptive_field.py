@@ -231,7 +231,9 @@ def test_the_default_placement_returns_quickly_on_small_torchvision_models_at_64
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a stretch is allowed; its warning is tested above
         cam = grad_cam(model, x, layer, [1, 2])
-    assert cam.shape == (2, 64, 64) and time.perf_counter() - start < 60, "about 1-3 s here alone"
+    # A guard against a hang (before the bound, convnext_tiny did not return in 300 s), not a speed goal: 1-3 s
+    # here alone, about 30 s on 2 cores shared with 8 busy processes; benchmarks/bench_placement.py measures speed.
+    assert cam.shape == (2, 64, 64) and time.perf_counter() - start < 240
 
 
 def test_the_layers_arithmetic_agrees_with_the_gradients_reach():
