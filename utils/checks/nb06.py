@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import torch
 
-from .core import CheckResult, as_number, fail, run_cases
+from .core import CheckResult, as_number, run_cases
 
 __all__ = ["check_dead_fraction", "check_class_probe", "check_first_alarm"]
 
