@@ -150,15 +150,15 @@ def calls_any(function: object, names: Iterable[str]) -> str | None:
     if name in wanted and (code is None or str(getattr(target, "__module__", "")).startswith(("utils", "torch"))):
         return str(name)  # the library's own function (or a built-in), passed as it is
     stack = [code] if isinstance(code, types.CodeType) else []
-    names: list[str] = []
+    used: list[str] = []
     while stack:
-        names += stack[0].co_names + stack[0].co_freevars
+        used += stack[0].co_names + stack[0].co_freevars
         stack = stack[1:] + [c for c in stack[0].co_consts if isinstance(c, types.CodeType)]
-    found = sorted(wanted & set(names))
+    found = sorted(wanted & set(used))
     if found:
         return found[0]
     scope = getattr(target, "__globals__", {})
-    for alias in names:  # an alias: the library function under another global name
+    for alias in used:  # an alias: the library function under another global name
         held = getattr(scope.get(alias), "__name__", None)
         if held in wanted and str(getattr(scope[alias], "__module__", "")).startswith(("utils", "torch")):
             return str(held)
