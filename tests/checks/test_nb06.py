@@ -7,11 +7,16 @@ import torch
 from tests.checks.answers import assert_fails, outcome
 from utils import channel_stats, checks
 
+stats_alias = channel_stats  # a learner's alias, made outside the function that uses it
+
 
 def test_dead_fraction(capsys):
     # the library call the exercise forbids is refused, even though its value is right
     assert_fails(capsys, checks.check_dead_fraction(lambda m: channel_stats(m).dead.float().mean()),
-                 "without channel_stats")
+                 "calls `channel_stats`")
+    # also under another name given outside the function (the alias is looked up in the function's globals)
+    assert_fails(capsys, checks.check_dead_fraction(lambda m: stats_alias(m).dead.float().mean()),
+                 "calls `channel_stats`")
     assert outcome(capsys, checks.check_dead_fraction(lambda m: (m.amax(dim=(0, 2, 3)) <= 0).float().mean().item()))[0]
     assert_fails(capsys, checks.check_dead_fraction(lambda m: int((m.amax(dim=(0, 2, 3)) <= 0).sum())), "count")
     assert_fails(capsys, checks.check_dead_fraction(lambda m: 100 * (m.amax(dim=(0, 2, 3)) <= 0).float().mean()),

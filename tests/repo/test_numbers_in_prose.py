@@ -39,10 +39,6 @@ CONVENTIONS = {
 REFERENCE_WORDS = ("section", "sections", "notebook", "notebooks", "exercise", "exercises", "step", "steps",
                    "part", "chapter", "myth", "mistake", "question", "§", "python", "pytorch", "torch",
                    "torchvision", "version", "ipywidgets", "jupyterlab", "matplotlib", "numpy")
-# Notebooks that other work is rewriting now: their failures are expected until it lands. The lead empties this list
-# at the merge of issue 28.
-IN_PROGRESS = {"05_reading_feature_maps", "06_maps_during_training"}
-
 NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:_\d+)*)(\.\d+)?([eE][-+]?\d+)?(?:st|nd|rd|th)?(?!\w|\.\d)|"
                     r"(?<![\w.])(\d+)(?=x\d)|(?<=\dx)(\d+)(?![\w])")
 CODE_NUMBER = re.compile(r"(?<![\w.])(\d+(?:[_,]\d+)*)(\.\d+)?([eE][-+]?\d+)?")
@@ -126,9 +122,7 @@ def _notebooks() -> list[Path]:
 
 
 def _param(path: Path):
-    name = path.relative_to(ROOT / "notebooks").as_posix()
-    marks = [pytest.mark.xfail(reason="being rewritten (issue 28)", strict=False)] if path.stem in IN_PROGRESS else []
-    return pytest.param(path, id=name, marks=marks)
+    return pytest.param(path, id=path.relative_to(ROOT / "notebooks").as_posix())
 
 
 @pytest.mark.parametrize("path", [_param(p) for p in _notebooks()])

@@ -136,7 +136,9 @@ def calls_any(function: object, names: Iterable[str]) -> str | None:
     from one that calls the library function the exercise forbids.
 
     It reads the names in the function's code (nested functions and lambdas included), so `normalize_maps(m)`,
-    `utils.normalize_maps(m)` and `partial(normalize_maps, ...)` are all found, before anything runs.
+    `utils.normalize_maps(m)` and `partial(normalize_maps, ...)` are all found, before anything runs; a global
+    name bound to the library function under another name (`nm = normalize_maps` outside, `nm(m)` inside) is
+    found by looking up what the name holds in the function's globals.
 
     >>> calls_any(lambda m: normalize_maps(m, "channel"), ["normalize_maps"]), calls_any(abs, ["normalize_maps"])
     ('normalize_maps', None)
@@ -148,11 +150,18 @@ def calls_any(function: object, names: Iterable[str]) -> str | None:
     if name in wanted and (code is None or str(getattr(target, "__module__", "")).startswith(("utils", "torch"))):
         return str(name)  # the library's own function (or a built-in), passed as it is
     stack = [code] if isinstance(code, types.CodeType) else []
+    used: list[str] = []
     while stack:
-        found = sorted(wanted & set(stack[0].co_names + stack[0].co_freevars))
-        if found:
-            return found[0]
+        used += stack[0].co_names + stack[0].co_freevars
         stack = stack[1:] + [c for c in stack[0].co_consts if isinstance(c, types.CodeType)]
+    found = sorted(wanted & set(used))
+    if found:
+        return found[0]
+    scope = getattr(target, "__globals__", {})
+    for alias in used:  # an alias: the library function under another global name
+        held = getattr(scope.get(alias), "__name__", None)
+        if held in wanted and str(getattr(scope[alias], "__module__", "")).startswith(("utils", "torch")):
+            return str(held)
     return None
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 
 import torch
 
-from .core import CheckResult, as_number, fail, run_cases
+from .core import CheckResult, as_number, run_cases
 
 __all__ = ["check_dead_fraction", "check_class_probe", "check_first_alarm"]
 
@@ -57,25 +56,11 @@ def _judge_dead_fraction(result: object, maps: torch.Tensor) -> str | None:
 
 
 def check_dead_fraction(function: Callable[[torch.Tensor], float]) -> CheckResult:
-    """Exercise 06.1: dead_fraction(maps) -> the fraction of the channels of (N, C, H, W) maps never positive.
-
-    >>> bool(check_dead_fraction(lambda maps: (maps <= 0).all(3).all(2).all(0).float().mean()))
-    ✓ Right: a channel counts as dead only if no sample, at no position, makes it positive.
-    True
-    """
-    if _calls(function, "channel_stats"):
-        return fail("the exercise asks for the fraction without channel_stats: work it out from the maps' values "
-                    "(the check reads your function's code), then compare with channel_stats outside it.")
+    """Exercise 06.1: dead_fraction(maps), the fraction of the channels of (N, C, H, W) maps that are dead, written
+    without channel_stats (a function that calls it, under any name, is refused before it runs)."""
     return run_cases(function, "`dead_fraction`", _dead_fraction_cases(), _judge_dead_fraction,
-                     "Right: a channel counts as dead only if no sample, at no position, makes it positive.")
-
-
-def _calls(function: object, name: str) -> bool:
-    """Whether `name` appears in the source of `function` (False when the source cannot be read)."""
-    try:
-        return name in inspect.getsource(function)  # type: ignore[arg-type]
-    except (OSError, TypeError):
-        return False
+                     "Right: a channel counts as dead only if no sample, at no position, makes it positive.",
+                     by_hand=["channel_stats"])
 
 
 def _label_cases() -> list[tuple[torch.Tensor, int]]:
