@@ -135,7 +135,7 @@ paths: $(TEST_INSTALLED)
 # Re-run every notebook and store its outputs (after changing one); then `make test`.
 notebooks: $(LAB_INSTALLED)
 	$(BIN)/python tools/sync_notebooks.py
-	$(CLEAN_ENV) $(BIN)/python tools/run_notebooks.py $(NB)
+	$(CLEAN_ENV) OMP_WAIT_POLICY=PASSIVE $(BIN)/python tools/run_notebooks.py $(NB)
 
 sync: $(LAB_INSTALLED)
 	$(BIN)/python tools/sync_notebooks.py

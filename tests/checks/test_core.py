@@ -38,7 +38,7 @@ RIGHT = [
     (checks.check_horizontal_edge_kernel, torch.tensor([[-1.0, -1.0, -1.0], [0, 0, 0], [1, 1, 1]])),
     (checks.check_conv2d_by_hand, conv_by_hand),
     (checks.check_channel_normalization, channel_minmax),
-    (checks.check_sample_channels, lambda maps: maps[2, 4:8]),
+    (checks.check_sample_channels, lambda maps: maps[-2, -4:].flip(0)),
     (checks.check_symmetric_limits, lambda m: (-float(m.abs().max()), float(m.abs().max()))),
 ]
 
@@ -80,11 +80,12 @@ WRONG = [
     _wrong(checks.check_channel_normalization, lambda m: m.sub_(m.min()), "changed the tensor"),
     _wrong(checks.check_channel_normalization, lambda m: constant_maps_at_half(m), "no variation"),
     _wrong(checks.check_channel_normalization, lambda m: channel_minmax(m)[0], "keep the input's shape"),
-    _wrong(checks.check_sample_channels, lambda maps: maps[3, 4:8], "third sample"),
-    _wrong(checks.check_sample_channels, lambda maps: maps[4:8, 2], "first index picks the sample"),
-    _wrong(checks.check_sample_channels, lambda maps: maps[2, 4:9], "end of a slice"),
-    _wrong(checks.check_sample_channels, lambda maps: maps[2:3, 4:8], "batch dimension"),
-    _wrong(checks.check_sample_channels, lambda maps: maps[2, 3:7], "not channels 4 to 7"),
+    _wrong(checks.check_sample_channels, lambda maps: maps[-1, -4:].flip(0), "second-to-last sample"),
+    _wrong(checks.check_sample_channels, lambda maps: maps[0, -4:].flip(0), "second-to-last sample"),
+    _wrong(checks.check_sample_channels, lambda maps: maps[-4:, -2], "first index picks the sample"),
+    _wrong(checks.check_sample_channels, lambda maps: maps[-2, -4:], "wrong order"),
+    _wrong(checks.check_sample_channels, lambda maps: maps[-2:-1, -4:].flip(1), "batch dimension"),
+    _wrong(checks.check_sample_channels, lambda maps: maps[-2, 12:16].flip(0), "not the last four"),
     _wrong(checks.check_symmetric_limits, lambda m: (float(m.min()), float(m.max())), "min and max"),
     _wrong(checks.check_symmetric_limits, lambda m: (-float(m.max()), float(m.max())), "clipped"),
     _wrong(checks.check_symmetric_limits, lambda m: (-10.0, 10.0), "wider than the data"),
@@ -96,8 +97,8 @@ WRONG = [
 @pytest.mark.parametrize(
     "check, right, wrongs, answer_text",
     [
-        (checks.check_batch_shape, [(8, 1, 28, 28)], [[(1, 28, 28)], [(64, 1, 28, 28)], [(8, 28, 28, 1)]],
-         "(8, 1, 28, 28)"),
+        (checks.check_batch_shape, [(40, 1, 28, 28)], [[(1, 28, 28)], [(64, 1, 28, 28)], [(40, 28, 28, 1)]],
+         "(40, 1, 28, 28)"),
         (checks.check_pixel_range, [-1.0, 1.0], [[0, 1], [0, 255], [-0.5, 0.5]], "-1"),
         (checks.check_flatten_size, [800], [[512], [799], ["800?"]], "800"),
         (checks.check_wide_conv2_parameters, [9280], [[9216], [640], [12832]], "9280"),
@@ -155,7 +156,7 @@ def test_messages_do_not_give_the_answers_away(capsys):
     for check, answer, _ in (p.values for p in WRONG):
         check(answer)
     text = capsys.readouterr().out
-    for answer_text in ["(k - 1)", "d * (k", "[[1, 2, 1]", "maps[2, 4:8]", "[2, 4:8]", "abs().max()"]:
+    for answer_text in ["(k - 1)", "d * (k", "[[1, 2, 1]", "maps[-2, -4:]", "[-2, -4:]", "abs().max()"]:
         assert answer_text not in text
 
 

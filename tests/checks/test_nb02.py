@@ -108,3 +108,45 @@ def test_per_channel_normalization_by_hand_refuses_normalize_maps(capsys):
                    functools.partial(normalize_maps, mode="channel")):
         ok, message = outcome(capsys, check_channel_normalization(bypass))
         assert not ok and "calls `normalize_maps`" in message and "by hand" in message, message
+
+
+def _normalize_helper(m):
+    """A learner's module-level helper that calls the library function the exercise forbids."""
+    from utils import normalize_maps
+
+    return normalize_maps(m, "channel")
+
+
+class _CallableNormalizer:
+    def __call__(self, m):
+        return _normalize_helper(m)
+
+
+def _grid_helper(maps, ncols):
+    import torchvision
+
+    return torchvision.utils.make_grid(maps[:, None], nrow=ncols, padding=0)[0]
+
+
+@pytest.mark.parametrize("bypass", [lambda m: _normalize_helper(m), _CallableNormalizer(),
+                                    lambda m: getattr(__import__("utils"), "normalize_" + "maps")(m, "channel")],
+                         ids=["helper", "callable-class", "getattr"])
+def test_per_channel_normalization_refuses_normalize_maps_however_reached(capsys, bypass):
+    """Expert review (issue 28): a helper, a callable class and getattr passed the by-hand normalization."""
+    import utils
+    from utils.checks import check_channel_normalization
+
+    ok, message = outcome(capsys, check_channel_normalization(bypass))
+    assert not ok and "by hand" in message, message
+    assert utils.normalize_maps(torch.ones(1, 1, 2, 2)).shape == (1, 1, 2, 2)  # put back after the check
+
+
+@pytest.mark.parametrize("bypass", [lambda maps, ncols: _grid_helper(maps, ncols),
+                                    lambda maps, ncols: __import__("torchvision").utils.make_grid(
+                                        maps[:, None], nrow=ncols, padding=0)[0]], ids=["helper", "direct"])
+def test_channel_grid_refuses_make_grid(capsys, bypass):
+    """Expert review (issue 28): torchvision.utils.make_grid passed "a grid by hand"."""
+    from utils.checks import check_channel_grid
+
+    ok, message = outcome(capsys, check_channel_grid(bypass))
+    assert not ok and "by hand" in message, message

@@ -193,3 +193,29 @@ def test_a_hook_never_removed_is_named(capsys):
 @pytest.mark.parametrize("answer", ["capture_conv1", 3, {"conv1": 1}])
 def test_answers_of_the_wrong_kind_never_raise(answer, capsys):
     assert not outcome(capsys, check_capture_conv1(answer))[0]
+
+
+def _capture_helper(model, x):
+    """A learner's module-level helper that lets the course's own capture do the exercise."""
+    from utils import get_feature_maps
+
+    return {"conv1": get_feature_maps(model, x, "conv1")["conv1"]}
+
+
+def _with_capture(model, x):
+    from utils import capture
+
+    with capture(model, "conv1") as store:
+        model(x)
+    return {"conv1": store["conv1"]}
+
+
+@pytest.mark.parametrize("bypass, named", [
+    (lambda model, x: _capture_helper(model, x), "get_feature_maps"),
+    (lambda model, x: _with_capture(model, x), "capture"),
+    (lambda model, x: {"conv1": __import__("utils").get_feature_maps(model, x, "conv1")["conv1"]},
+     "get_feature_maps")], ids=["get_feature_maps-helper", "capture-helper", "get_feature_maps"])
+def test_capture_conv1_refuses_the_course_helpers(capsys, bypass, named):
+    """Expert review (issue 28): get_feature_maps and capture passed "a forward hook, from scratch"."""
+    ok, message = outcome(capsys, check_capture_conv1(bypass))
+    assert not ok and f"`{named}`" in message, message

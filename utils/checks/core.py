@@ -8,17 +8,19 @@ what kind of answer is expected, without giving the answer away.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import numbers
+import sys
 import textwrap
 import types
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
 
 __all__ = ["CheckResult", "wrap", "report", "fail", "as_number", "as_ints", "is_int", "not_answered", "missing", "call",
-           "calls_any", "run_cases"]
+           "calls_any", "run_cases", "ByHandError", "forbidding", "CONVOLUTION"]
 
 
 # The longest line a check prints. A notebook's output area breaks a longer line anywhere, even mid-word, so the
@@ -145,6 +147,8 @@ def calls_any(function: object, names: Iterable[str]) -> str | None:
     """
     wanted = set(names)
     target = getattr(function, "func", function)  # a functools.partial
+    if not isinstance(target, (types.FunctionType, types.MethodType, types.BuiltinFunctionType, type)):
+        target = type(target).__call__ if callable(target) else target  # an instance of a class with __call__
     name = getattr(target, "__name__", None)
     code = getattr(target, "__code__", None)
     if name in wanted and (code is None or str(getattr(target, "__module__", "")).startswith(("utils", "torch"))):
@@ -165,6 +169,92 @@ def calls_any(function: object, names: Iterable[str]) -> str | None:
     return None
 
 
+# Every way into PyTorch's 2-D convolution a by-hand exercise forbids: the Python functions, the layer, and the ATen
+# operators behind them (torch.ops.aten.<name>), which `forbidding` replaces while the learner's function runs.
+CONVOLUTION = ("conv2d", "Conv2d", "convolution", "_convolution", "_convolution_mode", "conv1d", "conv3d",
+               "conv_transpose2d", "mkldnn_convolution", "_slow_conv2d_forward", "thnn_conv2d",
+               "slow_conv_dilated2d", "_nnpack_spatial_convolution", "conv_tbc")
+
+
+class ByHandError(RuntimeError):
+    """Raised when a learner's function reaches a function its by-hand exercise forbids, however it got there."""
+
+
+class _Forbidden:
+    """Stands in for a forbidden function: calling it, or reading any attribute (torch.ops.aten.X.default), raises."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def _refuse(self) -> ByHandError:
+        return ByHandError(f"`{self._name}` was called; this exercise is by hand: write it with tensor operations "
+                           "(sums, slices, loops), not with the library function (nor through a helper that calls it).")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise self._refuse()
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        raise self._refuse()
+
+
+def _namespaces(function: object) -> list[Any]:
+    """Where a forbidden name can be reached from: the course's modules, torch's public and internal entry points,
+    torchvision.utils, and the globals of the learner's function (the notebook)."""
+    spaces: list[Any] = [m for name, m in list(sys.modules.items())
+                         if m is not None and (name == "utils" or name.startswith("utils."))]
+    spaces += [torch, torch.nn, torch.nn.functional, torch._C._VariableFunctions, torch._C._nn, torch.ops.aten]
+    if "torchvision.utils" in sys.modules:
+        spaces.append(sys.modules["torchvision.utils"])
+    target = getattr(function, "func", function)
+    for candidate in (target, type(target).__call__ if callable(target) else None):
+        scope = getattr(candidate, "__globals__", None)
+        if isinstance(scope, dict):
+            spaces.append(scope)
+    return spaces
+
+
+def _is_library(value: object) -> bool:
+    """True for a function or class of torch, torchvision or the course (not one the learner wrote)."""
+    module = str(getattr(value, "__module__", None) or "")
+    return module.startswith(("utils", "torch")) or isinstance(value, (types.BuiltinFunctionType,
+                                                                       torch._ops.OpOverloadPacket))
+
+
+@contextlib.contextmanager
+def forbidding(names: Iterable[str], function: object = None) -> Iterator[None]:
+    """While the block runs, every library function in `names` raises ByHandError, wherever it is reached from:
+    a helper, a callable class, getattr(utils, "normalize_" + "maps"), torch.ops.aten... (what `calls_any`, which
+    reads the code, cannot see). Everything is put back when the block ends."""
+    saved: list[tuple[Any, str, Any]] = []
+    try:
+        for space in _namespaces(function):
+            for name in names:
+                is_dict = isinstance(space, dict)
+                if space is torch.ops.aten:
+                    original = getattr(space, name, None)  # created on first access
+                else:
+                    original = (space if is_dict else getattr(space, "__dict__", {})).get(name)
+                if original is None or not _is_library(original):
+                    continue
+                try:
+                    if is_dict:
+                        space[name] = _Forbidden(name)
+                    else:
+                        setattr(space, name, _Forbidden(name))
+                except (AttributeError, TypeError):  # a built-in type that cannot be changed
+                    continue
+                saved.append((space, name, original))
+        yield
+    finally:
+        for space, name, original in reversed(saved):
+            if isinstance(space, dict):
+                space[name] = original
+            else:
+                setattr(space, name, original)
+
+
 def _fresh(value: object) -> object:
     """A copy of an argument the learner's function may change: tensors, lists and dicts (not models)."""
     if isinstance(value, torch.Tensor):
@@ -176,8 +266,9 @@ def run_cases(function: object, name: str, cases: Iterable[Sequence[Any]],
               judge: Callable[..., str | None], success: str, *, by_hand: Sequence[str] = ()) -> CheckResult:
     """Run the learner's `function` on every case (a tuple of arguments) and report the first problem.
 
-    `by_hand` names the library functions the exercise asks the learner not to call: a function that calls one
-    fails before it runs (an exercise that says "by hand" must not be passable by the one call it names).
+    `by_hand` names the library functions the exercise asks the learner not to call: a function that names one
+    fails before it runs, and one that reaches it another way (a helper, getattr) fails when it does (`forbidding`):
+    an exercise that says "by hand" must not be passable by the one call it names.
 
     The function gets copies of tensor arguments; an exception it raises or a change it makes to a tensor it was
     given becomes the report. `judge(result, *case)` returns None when the result is right, else the message.
@@ -196,7 +287,10 @@ def run_cases(function: object, name: str, cases: Iterable[Sequence[Any]],
                     "operations (min, max, sums, slices, loops).")
     for case in cases:
         given = [_fresh(arg) for arg in case]
-        result = call(function, *given)
+        with forbidding(by_hand, function):
+            result = call(function, *given)
+        if isinstance(result, ByHandError):
+            return fail(f"your {name} reached a library function: {result}")
         if isinstance(result, Exception):
             return fail(f"your function raised {type(result).__name__}: {result}")
         if any(isinstance(a, torch.Tensor) and not torch.equal(a, b) for a, b in zip(given, case)):

@@ -7,10 +7,14 @@ from .core import CheckResult, as_ints, as_number, fail, missing, not_answered, 
 __all__ = ["check_batch_shape", "check_pixel_range", "check_transformed_pixel"]
 
 
-def check_batch_shape(shape: object) -> CheckResult:
-    """Exercise 00.1: the shape of a batch of 8 MNIST test digits, as (N, C, H, W).
+LAST_BATCH = 1000 % 64  # exercise 00.1: the digits left for the last batch of 64
 
-    >>> check_batch_shape("8, 1, 28, 28")
+
+def check_batch_shape(shape: object) -> CheckResult:
+    """Exercise 00.1: the shape of the last batch when the 1,000 test digits are cut into batches of 64, as
+    (N, C, H, W): 15 full batches, then 40 digits left.
+
+    >>> check_batch_shape("40, 1, 28, 28")
     ✗ Not yet: give the shape as a tuple of four whole numbers, such as tuple(images.shape), not a str.
     CheckResult(ok=False, ...)
     """
@@ -26,12 +30,17 @@ def check_batch_shape(shape: object) -> CheckResult:
                     f"{type(shape).__name__}" + (" holding other values." if length else "."))
     if len(numbers) != 4:
         return fail(f"{numbers} has {len(numbers)} numbers; images in PyTorch have 4: (N, C, H, W).")
-    if numbers[0] != 8:
-        return fail("the first number is the batch size N: the batch asked for has 8 digits.")
+    if numbers[0] == 64:
+        return fail("64 is the size of a full batch; the last one holds the digits left over when the test digits "
+                    "are cut into full batches: how many is that?")
+    if numbers[0] != LAST_BATCH:
+        return fail("the first number is N, the number of digits in the last batch: what is left of the test "
+                    "digits after as many full batches of 64 as fit.")
     if numbers[1:] != (1, 28, 28):
         return fail("N is right; check C, H, W: how many colour channels does an MNIST digit have, and how many "
                     "pixels high and wide is it?")
-    return report(True, "Right: 8 digits, 1 channel (grey), 28 x 28 pixels.")
+    return report(True, f"Right: 1,000 = {1000 // 64} x 64 + {LAST_BATCH}, so {LAST_BATCH} digits, 1 channel (grey), "
+                        "28 x 28 pixels.")
 
 
 def check_pixel_range(low: object, high: object) -> CheckResult:

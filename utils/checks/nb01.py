@@ -7,7 +7,20 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .core import CheckResult, as_number, call, calls_any, fail, missing, not_answered, report, run_cases
+from .core import (
+    CONVOLUTION,
+    ByHandError,
+    CheckResult,
+    as_number,
+    call,
+    calls_any,
+    fail,
+    forbidding,
+    missing,
+    not_answered,
+    report,
+    run_cases,
+)
 
 __all__ = ["check_output_size", "check_input_size", "check_horizontal_edge_kernel", "check_conv2d_by_hand",
            "check_shift_kernel"]
@@ -53,13 +66,16 @@ def check_output_size(function: Callable[..., int]) -> CheckResult:
     """
     if not_answered(function):
         return missing("`output_size`")
-    forbidden = calls_any(function, ("output_size", "conv2d", "Conv2d", "_conv_size"))
+    forbidden = calls_any(function, ("output_size", "_conv_size", *CONVOLUTION))
     if forbidden:
         return fail(f"your `output_size` calls `{forbidden}`; the exercise asks for the formula, worked out by "
                     "you: no library function or convolution inside.")
     cases, wrong = _size_cases(), []
     for case in cases:
-        result = call(function, *case)
+        with forbidding(("output_size", *CONVOLUTION), function):
+            result = call(function, *case)
+        if isinstance(result, ByHandError):
+            return fail(f"your `output_size` reached a library function: {result}")
         if isinstance(result, Exception):
             return fail(f"output_size{case} raised {type(result).__name__}: {result}")
         number = as_number(result)
@@ -108,13 +124,16 @@ def check_input_size(function: Callable[..., int]) -> CheckResult:
     """
     if not_answered(function):
         return missing("`input_size`")
-    forbidden = calls_any(function, ("output_size", "conv2d", "Conv2d", "_forward"))
+    forbidden = calls_any(function, ("output_size", "_forward", *CONVOLUTION))
     if forbidden:
         return fail(f"your `input_size` calls `{forbidden}`; the exercise asks for the formula, worked out by you: "
                     "no library function or convolution inside.")
     cases, wrong = _input_cases(), []
     for case, expected in cases:
-        result = call(function, *case)
+        with forbidding(("output_size", *CONVOLUTION), function):
+            result = call(function, *case)
+        if isinstance(result, ByHandError):
+            return fail(f"your `input_size` reached a library function: {result}")
         if isinstance(result, Exception):
             return fail(f"input_size{case} raised {type(result).__name__}: {result}")
         number = as_number(result)
@@ -210,7 +229,7 @@ def check_conv2d_by_hand(function: Callable[[torch.Tensor, torch.Tensor], torch.
     """Exercise 01.3: conv2d(image, kernel) for one 2-D image and kernel, stride 1, no padding, like F.conv2d."""
     return run_cases(function, "`conv2d`", _conv_cases(), _judge_conv,
                      "Right: your sliding dot product matches F.conv2d on 4 images and kernels.",
-                     by_hand=("conv2d", "Conv2d", "convolution"))
+                     by_hand=CONVOLUTION)
 
 
 def _shift_right(images: torch.Tensor) -> torch.Tensor:

@@ -65,30 +65,36 @@ def _judge_selection(result: object, maps: torch.Tensor) -> str | None:
                 "dimension, to get (channels, H, W).")
     if values.dim() != 3 or tuple(values.shape[1:]) != (3, 3) or not len(values):
         return f"expected (channels, H, W) for one sample; got shape {tuple(values.shape)}."
+    n, c = maps.shape[:2]
     samples = sorted({int(v) // 100 for v in values[:, 0, 0].tolist()})
     channels = [int(v) % 100 for v in values[:, 0, 0].tolist()]
     if len(samples) > 1:
         return "your maps come from several samples: the first index picks the sample, the second the channel."
-    if samples != [2]:
-        return "that is not the third sample: indices count from 0."
-    if channels == [4, 5, 6, 7]:
+    if samples != [n - 2]:
+        return "that is not the second-to-last sample: a negative index counts from the end, -1 being the last."
+    wanted = list(range(c - 1, c - 5, -1))
+    if channels == wanted:
         return None
-    if channels[:4] == [4, 5, 6, 7]:
-        return "one channel too many: the end of a slice is not included."
-    return f"those are {len(channels)} channel(s) but not channels 4 to 7 (both included)."
+    if channels == wanted[::-1]:
+        return "the right four channels, in the wrong order: the last channel comes first (.flip(0) reverses)."
+    return f"those are {len(channels)} channel(s) but not the last four, from the last one down."
 
 
 def check_sample_channels(select: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
-    """Exercise 02.2: select(maps) -> channels 4 to 7 (inclusive) of the third sample of an (N, C, H, W) batch.
+    """Exercise 02.2: select(maps) -> the last four channels of the second-to-last sample of an (N, C, H, W) batch,
+    the last channel first, for any N and C.
 
-    >>> bool(check_sample_channels(lambda maps: maps[2, 4:8]))
-    ✓ Right: the third sample (index 2), channels 4, 5, 6 and 7, as a (4, H, W) tensor.
+    >>> bool(check_sample_channels(lambda maps: maps[-2, -4:].flip(0)))
+    ✓ Right: the second-to-last sample, its last four channels from the last one down, as a (4, H, W) tensor.
     True
     """
-    n, c = torch.meshgrid(torch.arange(8.0), torch.arange(16.0), indexing="ij")
-    maps = (100 * n + c).view(8, 16, 1, 1).expand(8, 16, 3, 3).contiguous()  # each value says its sample and channel
-    return run_cases(select, "`select`", [(maps,)], _judge_selection,
-                     "Right: the third sample (index 2), channels 4, 5, 6 and 7, as a (4, H, W) tensor.")
+    cases = []
+    for n_samples, n_channels in ((8, 16), (5, 32)):  # two sizes: counting from the end must not be hard-coded
+        n, c = torch.meshgrid(torch.arange(float(n_samples)), torch.arange(float(n_channels)), indexing="ij")
+        cases.append(((100 * n + c).view(n_samples, n_channels, 1, 1).expand(-1, -1, 3, 3).contiguous(),))
+    return run_cases(select, "`select`", cases, _judge_selection,
+                     "Right: the second-to-last sample, its last four channels from the last one down, as a (4, H, W) "
+                     "tensor.")
 
 
 def _two_numbers(result: object) -> tuple[float, float] | str:
@@ -176,7 +182,7 @@ def check_channel_grid(function: Callable[[torch.Tensor, int], torch.Tensor]) ->
     cases = [(torch.rand(16, 3, 5, generator=generator), 4), (torch.rand(6, 2, 3, generator=generator) + 1, 4)]
     return run_cases(function, "`channel_grid`", cases, _judge_grid,
                      "Right: one image, map k at row k // ncols and column k % ncols, empty tiles zero, the input "
-                     "unchanged.")
+                     "unchanged.", by_hand=("make_grid",))
 
 
 def _judge_clipped_limits(result: object, m: torch.Tensor, q: float) -> str | None:

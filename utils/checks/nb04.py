@@ -11,7 +11,19 @@ from ..capturing.guards import hook_count
 from ..capturing.hooks import get_feature_maps
 from ..models import SimpleCNN
 from ..train import load_trained_simplecnn
-from .core import CheckResult, as_ints, as_number, call, fail, is_int, missing, not_answered, report
+from .core import (
+    CheckResult,
+    as_ints,
+    as_number,
+    call,
+    calls_any,
+    fail,
+    forbidding,
+    is_int,
+    missing,
+    not_answered,
+    report,
+)
 from .exercise_models import held_out_digits, nested_exercise_model
 
 __all__ = ["check_capture_conv1", "check_record_shapes", "check_pool_calls", "check_most_active_channel",
@@ -56,6 +68,10 @@ def _call_leaving_no_hook(function: Callable, model: torch.nn.Module, x: torch.T
     return result
 
 
+# The course's helpers that would do exercise 04.1's work: the exercise writes the hook from scratch.
+_BY_HAND = ("get_feature_maps", "capture")
+
+
 def check_capture_conv1(function: Callable) -> CheckResult:
     """Exercise 04.1: capture_conv1(model, x) -> {"conv1": conv1's output}, by a hook removed in `finally`.
 
@@ -75,24 +91,30 @@ def check_capture_conv1(function: Callable) -> CheckResult:
         return missing("`capture_conv1`")
     if not callable(function):
         return fail(f"`capture_conv1` should be a function (def ...), not a {type(function).__name__}.")
+    forbidden = calls_any(function, _BY_HAND)
+    if forbidden:
+        return fail(f"your `capture_conv1` calls `{forbidden}`; the exercise asks for the hook itself: "
+                    "register_forward_hook, a store, and handle.remove().")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(4)
         model = SimpleCNN().eval()
         x = torch.randn(2, 1, 28, 28)
     with torch.no_grad():
         expected = model.conv1(x)
-    result = _call_leaving_no_hook(function, model, x, "a hook is still attached to the model after your function "
-                                   "returned: keep the handle that register_forward_hook returns and call "
-                                   "handle.remove().")
+    with forbidding(_BY_HAND, function):
+        result = _call_leaving_no_hook(function, model, x, "a hook is still attached to the model after your "
+                                       "function returned: keep the handle that register_forward_hook returns and "
+                                       "call handle.remove().")
     if isinstance(result, CheckResult):
         return result
     problem = _judge_conv1_capture(result, expected)
     if problem:
         return fail(problem)
     # conv1 runs, then fc1 gets the wrong size and fails
-    failed = _failing_pass_problem(function, model, torch.zeros(1, 1, 20, 20), "when the forward pass fails (try a "
-                                    "20x20 image: conv1 runs, fc1 raises), your hook stays on the model: remove it "
-                                    "in a `finally:` block.")
+    with forbidding(_BY_HAND, function):
+        failed = _failing_pass_problem(function, model, torch.zeros(1, 1, 20, 20), "when the forward pass fails "
+                                       "(try a 20x20 image: conv1 runs, fc1 raises), your hook stays on the model: "
+                                       "remove it in a `finally:` block.")
     if failed is not None:  # a failed CheckResult is false: test for None
         return failed
     return report(True, "Right: conv1's output, detached, and no hook left on the model, even when the forward pass "
