@@ -43,7 +43,9 @@ SOCKET_ENV = "COURSE_KERNEL_ZYGOTE"
 # PYTHONPATH may differ: the kernel puts its own entries first on sys.path, as Python does.
 READ_ON_IMPORT = ("ATEN_", "TORCH", "PYTORCH", "CUDA", "CUBLAS", "CUDNN", "NCCL", "NVIDIA", "OMP_", "GOMP_", "KMP_",
                   "MKL", "OPENBLAS", "DNNL", "ONEDNN", "NUMPY", "PYTHON", "LD_")
-MAY_DIFFER = {"PYTHONPATH"}
+# PYTHONPATH is applied by the kernel itself; scikit-learn sets the two KMP_ variables when it is imported (a test
+# worker that ran t-SNE has them) and sets them again in a kernel that imports it, before its OpenMP loads.
+MAY_DIFFER = {"PYTHONPATH", "KMP_DUPLICATE_LIB_OK", "KMP_INIT_AT_FORK"}
 FORWARDED = [getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
              if hasattr(signal, name)]  # this file is imported by conftest.py on Windows too
 POLL_S = 0.1
