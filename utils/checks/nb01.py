@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from ..widgets.conv_geometry import output_size as _formula  # the playground's; a learner's output_size is forbidden
 from .core import (
     CONVOLUTION,
     ByHandError,
@@ -92,10 +93,9 @@ def check_output_size(function: Callable[..., int]) -> CheckResult:
 
 
 def _forward(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int | None:
-    """The output size along one dimension (None where the kernel fits nowhere): nn.Conv2d's, as
-    check_output_size's cases test it against PyTorch."""
-    span = dilation * (kernel - 1) + 1
-    return (size + 2 * padding - span) // stride + 1 if size + 2 * padding >= span else None
+    """The output size along one dimension, None where the kernel fits nowhere (the playground's formula)."""
+    fits = size + 2 * padding >= dilation * (kernel - 1) + 1
+    return _formula(size, kernel, stride, padding, dilation) if fits else None
 
 
 def _input_cases() -> list[tuple[SizeCase, int]]:
