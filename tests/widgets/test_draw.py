@@ -261,3 +261,21 @@ def test_plot_network_draws_every_stage_and_the_prediction(trained, test_digits)
     assert figure.network.predicted == label
     grids = [ax.images[0].get_window_extent().width for ax in figure.axes[1:5]]
     assert grids[0] > grids[1] > grids[3], "the maps should shrink from layer to layer on the page"
+
+
+def test_plot_network_fits_a_notebook_page_with_every_map_readable(trained, test_digits):
+    """GitHub shows a notebook about 900 px wide: at that width no panel or title may leave the page or overlap
+    another, and pool #2's 4x4 maps (the smallest) must stay at least 3 px per value, all at one size per value."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    figure = plot_network(trained, *test_digits[3][:1], label=None)
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    assert figure.get_size_inches()[0] * figure.dpi <= 900
+    boxes = [ax.get_tightbbox(renderer) for ax in figure.axes]
+    width, height = figure.bbox.width, figure.bbox.height
+    assert all(b.x0 >= 0 and b.x1 <= width and b.y0 >= 0 and b.y1 <= height for b in boxes), "a panel leaves the page"
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), "two panels overlap"
+    per_value = [ax.images[0].get_window_extent().width / columns for ax, columns in
+                 zip(figure.axes[:5], (28, 4 * 25, 4 * 13, 8 * 9, 8 * 5))]  # input, then grids with 1 value between
+    assert min(per_value) >= 3, f"pixels per value on the page: {per_value}"
+    assert max(per_value) / min(per_value) < 1.2, f"one size per value: {per_value}"

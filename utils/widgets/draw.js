@@ -20,9 +20,8 @@ function bytes(b64) {
   return out;
 }
 
-function paintGrid(canvas, values, shape, lut, dead) {
+function paintGrid(canvas, values, shape, ncols, lut, dead) {
   const [c, h, w] = shape;
-  const ncols = Math.ceil(Math.sqrt(c));
   const nrows = Math.ceil(c / ncols);
   const tw = Math.round(w * SCALE), th = Math.round(h * SCALE);
   canvas.width = ncols * (tw + PAD) - PAD;
@@ -198,7 +197,7 @@ function render({ model, el: host }) {
         const column = el("div", "course-draw-stage");
         column.append(el("div", "course-draw-title", stage.label));
         const canvas = el("canvas");
-        if (stage.kind === "maps") paintGrid(canvas, bytes(stage.data), stage.shape, bytes(luts[stage.cmap]), stage.dead);
+        if (stage.kind === "maps") paintGrid(canvas, bytes(stage.data), stage.shape, stage.ncols, bytes(luts[stage.cmap]), stage.dead);
         else paintBars(canvas, stage.values);
         column.append(canvas);
         network.append(column);

@@ -36,7 +36,7 @@ from torch import nn
 
 from ..plot.grid import DIVERGING, SEQUENTIAL
 from ..plot.scaling import normalize_maps
-from .network_view import NetworkView, as_digit, check_digit_model, network_view, plot_network
+from .network_view import NetworkView, as_digit, check_digit_model, grid_columns, network_view, plot_network
 
 __all__ = ["CANVAS_PX", "DEFAULT_PEN", "EMPTY_MESSAGE", "UNSURE_HINT", "draw_digit", "strokes_to_digit"]
 
@@ -161,6 +161,7 @@ def encode_view(view: NetworkView | None, seq: int = 0, source: str = "drawing")
             signed = bool((values < 0).any())
             scaled = normalize_maps(stage.values, "symmetric" if signed else "layer").numpy()
             stages.append({"name": stage.name, "label": stage.label, "kind": "maps", "shape": list(values.shape),
+                           "ncols": grid_columns(values.shape[0]),
                            "cmap": DIVERGING if signed else SEQUENTIAL,
                            "data": _bytes((scaled + 1) / 2 if signed else scaled),
                            "dead": np.flatnonzero(~(values > 0).any(axis=(1, 2))).tolist()})

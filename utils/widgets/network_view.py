@@ -20,17 +20,25 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import TextToPath
 from torch import nn
 
 from ..capturing.guards import check_model, eval_mode, num_threads, to_model_device
 from ..plot.maps import plot_feature_maps
 
-__all__ = ["ModelShapeError", "NetworkView", "Stage", "check_digit_model", "network_view", "plot_network"]
+__all__ = ["ModelShapeError", "NetworkView", "Stage", "check_digit_model", "grid_columns", "network_view",
+           "plot_network"]
 
 STAGE_TYPES = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool2d, nn.Linear)
 NEEDS = ("a model that takes digits as a (N, 1, 28, 28) batch and returns 10 class scores (N, 10), like the "
          "SimpleCNN; any such model works (every Conv2d, pooling and Linear layer is shown in the order it runs)")
 POSITIVE, NEGATIVE, PREDICTED, OTHER = "#b2182b", "#2166ac", "#d62728", "#9a9a9a"
+# plot_network's page, in inches: 9 wide (900 px, a notebook's width on GitHub); a grid value is UNIT wide at most
+PAGE, UNIT, GAP = 9.0, 0.035, 0.3
+BARS_WIDTH, BARS_HEIGHT, PROBABILITIES_WIDTH = 0.9, 1.7, 1.2
+TITLE_ROOM, ROW_MARGINS, SUPTITLE = 0.45, 0.7, 0.35  # above a row's panels, above and below them, the figure title
+TEXT = TextToPath()
 
 
 class ModelShapeError(ValueError):
@@ -142,11 +150,12 @@ def _stages(records: list[tuple[str, nn.Module, torch.Tensor]], output: torch.Te
 def plot_network(model: nn.Module, image: torch.Tensor, *, label: int | None = None) -> Figure:
     """The whole network's response to one digit as one figure, for readers who cannot run the widget.
 
-    Left to right: the input (1, 28, 28) -> every map stage as a grid (signed maps on the diverging scale centred
-    on 0, maps after ReLU on one scale from their min to their max, as `plot_feature_maps` draws them) -> the
-    fully connected layers as bars (red above 0: passed on by the ReLU; blue below: cut) -> the 10 class
-    probabilities, the predicted class in red. Grids are drawn at one size per value, so the maps shrink as they
-    do in the network. `label`, if given, is written under the input.
+    In reading order, in rows as wide as a notebook page: the input (1, 28, 28) -> every map stage as a grid
+    (signed maps on the diverging scale centred on 0, maps after ReLU on one scale from their min to their max, as
+    `plot_feature_maps` draws them) -> the fully connected layers as bars (red above 0: passed on by the ReLU;
+    blue below: cut) -> the 10 class probabilities, the predicted class in red. The input and the grids are drawn
+    at one size per value, so the maps shrink as they do in the network. `label`, if given, is written under the
+    input.
 
     >>> from utils import load_mnist, load_trained_simplecnn
     >>> image, label = load_mnist(train=False, verbose=False)[0]
@@ -157,45 +166,96 @@ def plot_network(model: nn.Module, image: torch.Tensor, *, label: int | None = N
     view = network_view(model, image)
     maps = [s for s in view.stages if s.is_maps]
     bars = [s for s in view.stages if not s.is_maps]
-    unit = 2.6 / 100  # inches per value of a grid: conv1's 4x4 grid of 24x24 maps is about 2.6 in wide
-    widths = [1.3] + [max(0.45, unit * _grid_width(s)) for s in maps] + [1.1] * len(bars) + [1.5]
-    figure = Figure(figsize=(sum(widths) + 0.35 * len(widths), 3.6), dpi=100)
+    widest = max([28.0] + [_grid_shape(s)[1] for s in maps])
+    unit = min(UNIT, (PAGE - 0.6) / widest)  # one size per value; a model with very wide grids gets a smaller one
+    titles = ["input: 1 x 28x28\n(what the model sees)"] + [s.label.replace(": ", "\n") for s in maps] + [
+        f"{s.name}\n{s.values.numel()} units" for s in bars] + [f"probabilities\npredicted {view.predicted}"]
+    contents = [(28 * unit, 28 * unit)] + [(unit * _grid_shape(s)[1], unit * _grid_shape(s)[0]) for s in maps] + [
+        (BARS_WIDTH, BARS_HEIGHT)] * len(bars) + [(PROBABILITIES_WIDTH, BARS_HEIGHT)]
+    widths = [max(w, _text_width(t)) for (w, _), t in zip(contents, titles)]
+    size, boxes = _layout(contents, widths)
+    figure = Figure(figsize=size, dpi=100)
     figure.network = view  # type: ignore[attr-defined]  # the numbers behind the picture, for tests
-    axes = figure.subplots(1, len(widths), gridspec_kw={"width_ratios": widths, "wspace": 0.35, "left": 0.02,
-                                                          "right": 0.98, "top": 0.8, "bottom": 0.12})
-    _plot_input(axes[0], view.input, label)
-    for ax, stage in zip(axes[1:], maps):
-        c, h, w = stage.values.shape
-        plot_feature_maps(stage.values, ncols=_ncols(c), ax=ax, title=stage.label.replace(": ", "\n"), labels=False)
-        ax.set_anchor("C")
+    axes = [figure.add_axes(box) for box in boxes]
+    _plot_input(axes[0], view.input, label, titles[0])
+    for ax, stage, title in zip(axes[1:], maps, titles[1:]):
+        plot_feature_maps(stage.values, ncols=grid_columns(stage.values.shape[0]), ax=ax, title=title, labels=False)
         ax.title.set_fontsize(9)
-    for ax, stage in zip(axes[1 + len(maps):], bars):
-        _plot_bars(ax, stage, figure.get_figheight())
-    _plot_probabilities(axes[-1], view)
+    for ax, stage, title in zip(axes[1 + len(maps):], bars, titles[1 + len(maps):]):
+        _plot_bars(ax, stage, title, size[1])
+    _plot_probabilities(axes[-1], view, titles[-1])
     figure.suptitle(f"The whole network for one digit: predicted {view.predicted} "
-                    f"({100 * float(view.probabilities.max()):.0f}%)", fontsize=11)
+                    f"({100 * float(view.probabilities.max()):.0f}%). Bars: red > 0 passes the ReLU, blue is cut",
+                    fontsize=10, y=1 - 0.08 / size[1], va="top")
     return figure
 
 
-def _ncols(channels: int) -> int:
-    return math.ceil(math.sqrt(channels))
+def grid_columns(channels: int) -> int:
+    """Columns for a stage's grid, here and on the pad: a divisor of `channels` from its square root to twice that,
+    so that no row is left part-empty, else the near-square grid.
+
+    >>> grid_columns(16), grid_columns(32), grid_columns(7)
+    (4, 8, 3)
+    """
+    root = math.sqrt(channels)
+    return next((n for n in range(math.ceil(root), math.floor(2 * root) + 1) if channels % n == 0), math.ceil(root))
 
 
-def _grid_width(stage: Stage) -> float:
+def _grid_shape(stage: Stage) -> tuple[int, int]:
+    """The grid's size in values (rows, columns), with one value between tiles."""
     c, h, w = stage.values.shape
-    return _ncols(c) * (w + 1)
+    ncols = grid_columns(c)
+    return math.ceil(c / ncols) * (h + 1), ncols * (w + 1)
 
 
-def _plot_input(ax: Axes, image: torch.Tensor, label: int | None) -> None:
+def _text_width(title: str, size: float = 9) -> float:
+    """The widest line of a title, in inches."""
+    prop = FontProperties(size=size)
+    return max(TEXT.get_text_width_height_descent(line, prop, ismath=False)[0] for line in title.split("\n")) / 72
+
+
+def _rows(widths: list[float]) -> list[list[int]]:
+    """Panels (by index) filled into rows no wider than the page, in order."""
+    rows: list[list[int]] = [[]]
+    used = 0.0
+    for k, width in enumerate(widths):
+        need = width + (GAP if rows[-1] else 0)
+        if rows[-1] and used + need > PAGE - 0.3:
+            rows.append([])
+            used, need = 0.0, width
+        rows[-1].append(k)
+        used += need
+    return rows
+
+
+def _layout(contents: list[tuple[float, float]], widths: list[float]) -> tuple[tuple[float, float], list[tuple]]:
+    """The figure's size and each panel's box (in figure fractions): panels filled into rows, each row centred on
+    the page, each panel's content (width, height in inches) centred in its width and hung under the row's titles."""
+    rows = _rows(widths)
+    heights = [max(contents[k][1] for k in row) + ROW_MARGINS for row in rows]
+    size = (PAGE, sum(heights) + SUPTITLE)
+    boxes, top = [], size[1] - SUPTITLE
+    for row, height in zip(rows, heights):
+        left = (PAGE - sum(widths[k] for k in row) - GAP * (len(row) - 1)) / 2
+        for k in row:
+            w, h = contents[k]
+            boxes.append(((left + (widths[k] - w) / 2) / size[0], (top - TITLE_ROOM - h) / size[1], w / size[0],
+                          h / size[1]))
+            left += widths[k] + GAP
+        top -= height
+    return size, boxes
+
+
+def _plot_input(ax: Axes, image: torch.Tensor, label: int | None, title: str) -> None:
     ax.imshow(image[0].numpy(), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
-    ax.set_title("input: 1 x 28x28\n(what the model sees)", fontsize=9)
+    ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
     if label is not None:
         ax.set_xlabel(f"label {label}", fontsize=9)
 
 
-def _plot_bars(ax: Axes, stage: Stage, figure_height: float) -> None:
+def _plot_bars(ax: Axes, stage: Stage, title: str, figure_height: float) -> None:
     values = stage.values.numpy()
     points = ax.get_position().height * figure_height * 72  # one line per unit, as thick as it fits
     ax.hlines(np.arange(len(values)), 0, values, colors=[POSITIVE if v > 0 else NEGATIVE for v in values],
@@ -204,10 +264,10 @@ def _plot_bars(ax: Axes, stage: Stage, figure_height: float) -> None:
     ax.set_ylim(len(values) - 0.5, -0.5)
     ax.set_yticks([])
     ax.tick_params(labelsize=7)
-    ax.set_title(f"{stage.name}: {len(values)} units\nred > 0 passes ReLU", fontsize=9)
+    ax.set_title(title, fontsize=9)
 
 
-def _plot_probabilities(ax: Axes, view: NetworkView) -> None:
+def _plot_probabilities(ax: Axes, view: NetworkView, title: str) -> None:
     p = view.probabilities.numpy()
     colours = [PREDICTED if k == view.predicted else OTHER for k in range(10)]
     ax.barh(np.arange(10), p, color=colours)
@@ -215,4 +275,4 @@ def _plot_probabilities(ax: Axes, view: NetworkView) -> None:
     ax.set_yticks(range(10), [str(k) for k in range(10)], fontsize=8)
     ax.invert_yaxis()
     ax.tick_params(axis="x", labelsize=7)
-    ax.set_title(f"probabilities\npredicted {view.predicted}", fontsize=9, color=PREDICTED)
+    ax.set_title(title, fontsize=9, color=PREDICTED)
