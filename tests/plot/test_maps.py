@@ -119,6 +119,26 @@ def test_channel_numbers_sit_in_the_band_above_their_tiles(maps):
     assert not [p for p in plot_feature_maps(maps, labels=False).axes[0].patches if isinstance(p, PathPatch)]
 
 
+def test_a_silent_label_never_runs_over_its_neighbours_label():
+    """On tiles too narrow for "7 silent" the number alone is written (the red outline says silent): the word ran
+    over the next tile's number in plot_network's conv2 grid."""
+    import matplotlib.pyplot as plt
+
+    maps = torch.rand(1, 32, 8, 8)
+    maps[0, 7] = 0
+    for size in (2.0, 12.0):  # narrow tiles, wide tiles
+        fig, ax = plt.subplots(figsize=(size, size))
+        plot_feature_maps(maps, ncols=8, ax=ax)
+        layout_width = ax.images[0].get_array().shape[1] / 8  # a tile and its padding, in image pixels
+        (marked,) = [p for p in ax.patches if isinstance(p, PathPatch) and p.get_facecolor()[0] > 0.8]
+        extent = marked.get_path().get_extents()
+        if size == 2.0:
+            assert extent.width < layout_width and extent.width < 1.5 * extent.height  # "7"
+        else:
+            assert extent.width > 3 * extent.height  # "7 silent"
+        plt.close(fig)
+
+
 def test_figure_size_follows_the_grid_and_values_get_whole_screen_pixels():
     small = plot_feature_maps(torch.rand(4, 24, 24))
     large = plot_feature_maps(torch.rand(64, 24, 24))

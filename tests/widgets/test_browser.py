@@ -121,7 +121,11 @@ def test_notebook_05_pad_reads_a_1_then_a_0_drawn_with_the_mouse(widgets):
     with lab.screenshot_on_failure(page, ARTIFACTS / "failure_draw.png"):
         pad = pad_on_page(page)
         shown = {digit: draw_and_read(page, pad, DIGITS[digit], f"draw_digit_{digit}", ARTIFACTS) for digit in (1, 0)}
+        conv2 = pad.locator(".course-draw-stage canvas").nth(2)  # 8 x 4 tiles of 20 px, 2 px apart
+        conv2.hover(position={"x": 22 + 5, "y": 22 + 5})  # row 1, column 1: channel 9, dead in the trained model
+        named = conv2.get_attribute("title")
         after_undo = undo_all(page, pad, DIGITS[0])
+    assert named == "channel 9 (silent)", named
     assert shown[1] == ("1", shown[1][1]) and shown[1][1].startswith("predicted 1 ("), shown
     assert shown[0] == ("0", shown[0][1]) and shown[0][1].startswith("predicted 0 ("), shown
     assert after_undo == ("", "draw a digit"), after_undo

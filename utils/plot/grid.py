@@ -25,7 +25,7 @@ from matplotlib.textpath import TextPath
 
 __all__ = [
     "DEAD_COLOUR", "DIVERGING", "LABEL_COLOUR", "SEQUENTIAL", "colormap_with_pad", "default_ncols", "draw_grid",
-    "text_patch", "GridFigure", "GridLayout", "GridStyle",
+    "text_patch", "text_width", "GridFigure", "GridLayout", "GridStyle",
 ]
 
 SEQUENTIAL, DIVERGING = "viridis", "RdBu_r"  # default colormaps: values >= 0, signed values
@@ -227,11 +227,14 @@ def _annotate(ax: Axes, layout: GridLayout, style: GridStyle, fontsize: float, p
     if style.labels:
         plain: list[tuple[float, float, str]] = []
         marked: list[tuple[float, float, str]] = []
+        units = 1 / 72 / pixel_in  # image pixels per point
         for k in range(layout.count):
             rows, cols = layout.box(k)
             spot = (cols.start - 0.5, rows.start - 0.5 - 0.28 * layout.band)
-            (marked if k in dead else plain).append((*spot, style.labels[k] + (f" {style.mark}" if k in dead else "")))
-        units = 1 / 72 / pixel_in  # image pixels per point
+            label = style.labels[k] + (f" {style.mark}" if k in dead else "")
+            if k in dead and text_width(label, fontsize * units, bold=True) > layout.width:
+                label = style.labels[k]  # the word would run over the next tile's label: the red outline says it
+            (marked if k in dead else plain).append((*spot, label))
         for items, colour, bold in ((plain, LABEL_COLOUR, False), (marked, DEAD_COLOUR, True)):
             if items:
                 ax.add_artist(text_patch(items, fontsize * units, colour, bold))
@@ -282,6 +285,16 @@ def _glyph(char: str, font_file: str) -> tuple[np.ndarray, np.ndarray, float]:
         return np.zeros((0, 2)), np.zeros(0, dtype=MplPath.code_type), advance
     path = TextPath((0, 0), char, prop=FontProperties(fname=font_file, size=_GLYPH_SIZE))
     return np.asarray(path.vertices, dtype=float), np.asarray(path.codes), advance
+
+
+def text_width(text: str, size: float, bold: bool = False) -> float:
+    """How wide `text` is drawn by `text_patch` at `size` units per em, in the same units.
+
+    >>> text_width("10", 10.0) > text_width("1", 10.0) > 0
+    True
+    """
+    font_file = findfont(FontProperties(weight="bold" if bold else "normal"))
+    return sum(_glyph(char, font_file)[2] for char in text) * size / _GLYPH_SIZE
 
 
 def text_patch(items: list[tuple[float, float, str]], size: float, colour: str, bold: bool = False) -> PathPatch:

@@ -40,6 +40,10 @@ function paintGrid(canvas, values, shape, ncols, lut, dead) {
     }
   }
   ctx.putImageData(image, 0, 0);
+  canvas.onmousemove = (event) => { // the tiles are too small for their numbers: hovering one names its channel
+    const k = Math.floor(event.offsetY / (th + PAD)) * ncols + Math.floor(event.offsetX / (tw + PAD));
+    canvas.title = k < c ? `channel ${k}${dead.includes(k) ? " (silent)" : ""}` : "";
+  };
   ctx.strokeStyle = "#d62728";
   ctx.lineWidth = 2;
   for (const k of dead) {

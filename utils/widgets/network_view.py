@@ -37,7 +37,8 @@ POSITIVE, NEGATIVE, PREDICTED, OTHER = "#b2182b", "#2166ac", "#d62728", "#9a9a9a
 # plot_network's page, in inches: 9 wide (900 px, a notebook's width on GitHub); a grid value is UNIT wide at most
 PAGE, UNIT, GAP = 9.0, 0.035, 0.3
 BARS_WIDTH, BARS_HEIGHT, PROBABILITIES_WIDTH = 0.9, 1.7, 1.2
-TITLE_ROOM, ROW_MARGINS, SUPTITLE = 0.45, 0.7, 0.35  # above a row's panels, above and below them, the figure title
+TITLE_ROOM, ROW_MARGINS, SUPTITLE = 0.45, 0.7, 0.55  # above a row's panels, above and below them, the figure title
+NUMBERED_TILE, LABEL_BAND = 0.25, 8 * 1.45 / 72  # inches: tiles this wide get their channel number, in a band
 TEXT = TextToPath()
 
 
@@ -154,8 +155,8 @@ def plot_network(model: nn.Module, image: torch.Tensor, *, label: int | None = N
     (signed maps on the diverging scale centred on 0, maps after ReLU on one scale from their min to their max, as
     `plot_feature_maps` draws them) -> the fully connected layers as bars (red above 0: passed on by the ReLU;
     blue below: cut) -> the 10 class probabilities, the predicted class in red. The input and the grids are drawn
-    at one size per value, so the maps shrink as they do in the network. `label`, if given, is written under the
-    input.
+    at one size per value, so the maps shrink as they do in the network; tiles wide enough carry their channel
+    number, and a silent map (no value above 0) is outlined in red. `label`, if given, is written under the input.
 
     >>> from utils import load_mnist, load_trained_simplecnn
     >>> image, label = load_mnist(train=False, verbose=False)[0]
@@ -170,23 +171,27 @@ def plot_network(model: nn.Module, image: torch.Tensor, *, label: int | None = N
     unit = min(UNIT, (PAGE - 0.6) / widest)  # one size per value; a model with very wide grids gets a smaller one
     titles = ["input: 1 x 28x28\n(what the model sees)"] + [s.label.replace(": ", "\n") for s in maps] + [
         f"{s.name}\n{s.values.numel()} units" for s in bars] + [f"probabilities\npredicted {view.predicted}"]
-    contents = [(28 * unit, 28 * unit)] + [(unit * _grid_shape(s)[1], unit * _grid_shape(s)[0]) for s in maps] + [
-        (BARS_WIDTH, BARS_HEIGHT)] * len(bars) + [(PROBABILITIES_WIDTH, BARS_HEIGHT)]
+    numbered = [s.values.shape[2] * unit >= NUMBERED_TILE for s in maps]  # tiles wide enough for their number
+    grids = [(unit * _grid_shape(s)[1], unit * _grid_shape(s)[0] + (_grid_rows(s) * LABEL_BAND if n else 0))
+             for s, n in zip(maps, numbered)]  # (width, height) in inches, with the bands for the numbers
+    contents = [(28 * unit, 28 * unit), *grids, *[(BARS_WIDTH, BARS_HEIGHT)] * len(bars),
+                (PROBABILITIES_WIDTH, BARS_HEIGHT)]
     widths = [max(w, _text_width(t)) for (w, _), t in zip(contents, titles)]
     size, boxes = _layout(contents, widths)
     figure = Figure(figsize=size, dpi=100)
     figure.network = view  # type: ignore[attr-defined]  # the numbers behind the picture, for tests
     axes = [figure.add_axes(box) for box in boxes]
     _plot_input(axes[0], view.input, label, titles[0])
-    for ax, stage, title in zip(axes[1:], maps, titles[1:]):
-        plot_feature_maps(stage.values, ncols=grid_columns(stage.values.shape[0]), ax=ax, title=title, labels=False)
+    for ax, stage, title, n in zip(axes[1:], maps, titles[1:], numbered):
+        plot_feature_maps(stage.values, ncols=grid_columns(stage.values.shape[0]), ax=ax, title=title, labels=n)
         ax.title.set_fontsize(9)
     for ax, stage, title in zip(axes[1 + len(maps):], bars, titles[1 + len(maps):]):
         _plot_bars(ax, stage, title, size[1])
     _plot_probabilities(axes[-1], view, titles[-1])
     figure.suptitle(f"The whole network for one digit: predicted {view.predicted} "
-                    f"({100 * float(view.probabilities.max()):.0f}%). Bars: red > 0 passes the ReLU, blue is cut",
-                    fontsize=10, y=1 - 0.08 / size[1], va="top")
+                    f"({100 * float(view.probabilities.max()):.0f}%)\n", fontsize=11, y=1 - 0.08 / size[1], va="top")
+    figure.text(0.5, 1 - 0.32 / size[1], "outlined in red: a map with no value above 0 (silent); bars: red is above "
+                "0 and passes the ReLU, blue is cut", ha="center", va="top", fontsize=9)
     return figure
 
 
@@ -201,11 +206,14 @@ def grid_columns(channels: int) -> int:
     return next((n for n in range(math.ceil(root), math.floor(2 * root) + 1) if channels % n == 0), math.ceil(root))
 
 
+def _grid_rows(stage: Stage) -> int:
+    return math.ceil(stage.values.shape[0] / grid_columns(stage.values.shape[0]))
+
+
 def _grid_shape(stage: Stage) -> tuple[int, int]:
     """The grid's size in values (rows, columns), with one value between tiles."""
     c, h, w = stage.values.shape
-    ncols = grid_columns(c)
-    return math.ceil(c / ncols) * (h + 1), ncols * (w + 1)
+    return _grid_rows(stage) * (h + 1), grid_columns(c) * (w + 1)
 
 
 def _text_width(title: str, size: float = 9) -> float:
