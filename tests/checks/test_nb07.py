@@ -9,6 +9,8 @@ import torch
 
 from tests.checks.answers import assert_fails, outcome
 from utils import checks
+from utils.checks.core import calls_any
+from utils.checks.nb07 import _AUTOGRAD_NAMES, _correlation_cases
 
 
 def _by_hand(weight, p, target):
@@ -82,10 +84,11 @@ def test_linear_saliency_refuses_autograd(capsys):
 
     def default_argument(w, p, t, derivative=torch.autograd.grad):
         z = p.log().requires_grad_(True)
-        with torch.enable_grad():
-            return (derivative(z.softmax(0)[t], z)[0] @ w).abs().reshape(28, 28)
+        return (derivative(z.softmax(0)[t], z)[0] @ w).abs().reshape(28, 28)
 
-    for route in [*helpers, default_argument]:  # not seen in the code: refused while they run
+    assert torch.allclose(default_argument(weight, p, 3), _by_hand(weight, p, 3), rtol=1e-3, atol=1e-6)
+    for route in [*helpers, default_argument]:  # no autograd name in their code: refused while they run
+        assert calls_any(route, _AUTOGRAD_NAMES) is None
         assert_fails(capsys, checks.check_linear_saliency(route), "refuses autograd")
     ok, _ = outcome(capsys, checks.check_linear_saliency(lambda w, p, t: _graph_node(w, p, t)))
     assert not ok  # no graph: the function runs without gradients
@@ -121,8 +124,6 @@ def test_correlation(capsys):
 
 def test_correlation_cases_have_no_ties():
     """The exercise tells the learner the check's maps have no ties: every value of every map is unique."""
-    from utils.checks.nb07 import _correlation_cases
-
     for a, b in _correlation_cases():
         for values in (a, b):
             assert values.flatten().unique().numel() == values.numel()
