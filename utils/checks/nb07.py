@@ -114,8 +114,9 @@ _NO_AUTOGRAD = ("the check refuses autograd (torch.autograd, .backward(), torch.
 def _without_autograd(function: object) -> object:
     """The learner's function, run without gradients and with autograd's entry points refusing."""
     functions: list[Callable[..., Any]] = [torch.autograd.grad, torch.autograd.backward, torch.Tensor.backward,
-                                           torch.autograd.forward_ad.make_dual,
-                                           torch.autograd.graph._engine_run_backward]
+                                           torch.autograd.forward_ad.make_dual]
+    engine = getattr(torch.autograd.graph, "_engine_run_backward", None)  # what grad and backward call (torch 2.3+)
+    functions += [engine] if engine is not None else []
     guarded = _guarded(function, functions, (torch.ops.aten._make_dual,), _NO_AUTOGRAD)
     if not callable(guarded):
         return guarded
