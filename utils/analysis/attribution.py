@@ -132,8 +132,9 @@ def grad_cam(model: nn.Module, x: torch.Tensor, layer: str, target: Target = Non
     receives. The default, False, uses the named layer's output as it is, also when an in-place op follows it
     (nn.ReLU(inplace=True) in VGG, AlexNet, SqueezeNet: the model goes on with a copy of the output). For a layer
     whose output has been through a ReLU already (most torchvision blocks) the two are the same. Naming the ReLU
-    module that follows a convolution is a third variant, not after_relu=True on the convolution: the gradient
-    taken after the ReLU is zero where the map was negative, so the channel weights differ.
+    module that follows a convolution is a third variant, not after_relu=True on the convolution: the maps are
+    the same, but the gradient at the convolution's output is zero wherever the map was negative (the ReLU passes
+    nothing back there), while the gradient at the ReLU's output need not be, so the channel weights differ.
 
     x is (N, C, H, W); the result is (N, H, W) (or (N, h, w)), float32, on x's device. `layer` is a name from
     `list_layers` whose output is (N, C, h, w), usually the last convolution; `target` as in `saliency`. The

@@ -1,14 +1,18 @@
-"""Checks for notebook 07, Beyond feature maps: a probability's saliency by the chain rule (given p, not x: nothing
-to differentiate), a rank correlation, attention weights by hand (the layer and the function behind it refused)."""
+"""Checks for notebook 07, Beyond feature maps: a probability's saliency by the chain rule (autograd refused), a rank
+correlation, attention weights by hand (the layer and the functions behind it refused)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
+import torch.autograd.forward_ad
+import torch.autograd.graph
+from torch.utils._python_dispatch import TorchDispatchMode
 
-from .core import CheckResult, as_number, run_cases
+from .core import CheckResult, as_number, calls_any, fail, run_cases
 
 __all__ = ["check_linear_saliency", "check_correlation", "check_attention_weights"]
 
@@ -36,15 +40,99 @@ def _judge_saliency(result: object, weight: torch.Tensor, p: torch.Tensor, targe
         return "the pixels are transposed: flatten goes row by row, and reshape(28, 28) undoes it."
     if torch.allclose(values, (weight[target] - p @ weight).abs().reshape(28, 28), rtol=1e-3, atol=1e-7):
         return "almost: d p_t / d logit_k is p_t (1[k = t] - p_k); you left out the factor p[target]."
-    return ("not |d p[target] / d x|: with p = softmax(z), d p_t / d z_k = p_t (1[k = t] - p_k), and "
-            "d z_k / d x = weight[k].")
+    return ("not |d p[target] / d x|: write p[target] as a function of the logits z = weight @ x + bias, and "
+            "differentiate it with respect to x through z, by the chain rule.")
+
+
+_REFUSED = "switched off while the exercise's check runs"
+
+
+def _refuse(*args: Any, **kwargs: Any) -> Any:
+    """The code a switched-off function runs instead of its own: it runs in that function's module, so it may use
+    builtins only."""
+    raise RuntimeError("switched off while the exercise's check runs")
+
+
+class _RefusingOperators(TorchDispatchMode):
+    """While active, the ATen operators given refuse, however the learner's code reached them: torch.X,
+    torch.ops.aten.X, its .default overload, or one of these bound to another name beforehand."""
+
+    def __init__(self, operators: tuple[Any, ...]) -> None:
+        super().__init__()
+        self.operators = operators
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        if func.overloadpacket in self.operators:
+            raise RuntimeError(_REFUSED)
+        return func(*args, **(kwargs or {}))
+
+
+@contextlib.contextmanager
+def _refusing(functions: list[Callable[..., Any]], operators: tuple[Any, ...], message: str) -> Iterator[None]:
+    """While the block runs, each of `functions` (Python functions) refuses: their code objects are swapped, so a
+    name bound to one earlier (an import, a default argument, a closure) refuses too; so do the ATen `operators`.
+    Either way the learner's function raises RuntimeError(message)."""
+    codes = [f.__code__ for f in functions]
+    try:
+        for f in functions:
+            f.__code__ = _refuse.__code__
+        with _RefusingOperators(operators):
+            yield
+    except RuntimeError as error:
+        if error.args == (_REFUSED,):
+            raise RuntimeError(message) from None
+        raise
+    finally:
+        for f, code in zip(functions, codes):
+            f.__code__ = code
+
+
+def _guarded(function: object, functions: list[Callable[..., Any]], operators: tuple[Any, ...],
+             message: str) -> object:
+    """The learner's function, run inside `_refusing` (anything else is passed on for run_cases to report)."""
+    if not callable(function):
+        return function
+
+    def run(*args: Any) -> Any:
+        with _refusing(functions, operators, message):
+            return function(*args)
+    return run
+
+
+# Autograd, every way in a learner's function could take: by name in its code (read before it runs: torch.autograd,
+# .backward(), torch.func, a graph node's grad_fn, switching gradients back on) and, while it runs, the Python
+# functions every backward and forward-mode derivative goes through, and the operator behind make_dual; and it runs
+# under no_grad, so that no graph is recorded to call by hand.
+_AUTOGRAD_NAMES = ("autograd", "backward", "grad", "grad_fn", "func", "functorch", "jacobian", "hessian", "jacrev",
+                   "jacfwd", "vjp", "jvp", "make_dual", "_make_dual", "run_backward", "_execution_engine",
+                   "enable_grad", "set_grad_enabled", "_set_grad_enabled")
+_NO_AUTOGRAD = ("the check refuses autograd (torch.autograd, .backward(), torch.func) in `linear_saliency`: work "
+                "the derivative out with the chain rule and write the formula; test it against autograd outside "
+                "the check.")
+
+
+def _without_autograd(function: object) -> object:
+    """The learner's function, run without gradients and with autograd's entry points refusing."""
+    functions: list[Callable[..., Any]] = [torch.autograd.grad, torch.autograd.backward, torch.Tensor.backward,
+                                           torch.autograd.forward_ad.make_dual]
+    engine = getattr(torch.autograd.graph, "_engine_run_backward", None)  # what grad and backward call (torch 2.3+)
+    functions += [engine] if engine is not None else []
+    guarded = _guarded(function, functions, (torch.ops.aten._make_dual,), _NO_AUTOGRAD)
+    if not callable(guarded):
+        return guarded
+
+    def run(*args: Any) -> Any:
+        with torch.no_grad():
+            return guarded(*args)
+    return run
 
 
 def check_linear_saliency(function: Callable[..., torch.Tensor]) -> CheckResult:
     """Exercise 07.1: linear_saliency(weight, p, target) -> the (28, 28) map |d p[target] / d x| of the
     probability p = softmax(weight @ x.flatten() + bias), weight (10, 784), from the weights and the probabilities
-    p (10,) alone. The check gives no x and no bias, so there is nothing for autograd to differentiate: the
-    formula has to be worked out (it depends on x only through p).
+    p (10,) alone (the map depends on x only through p). The formula has to be worked out: the check refuses a
+    function that uses autograd (by name, and while it runs), since autograd through a softmax rebuilt from p
+    would give the same numbers.
 
     >>> def by_hand(weight, p, target):
     ...     return (p[target] * (weight[target] - p @ weight)).abs().reshape(28, 28)
@@ -55,7 +143,10 @@ def check_linear_saliency(function: Callable[..., torch.Tensor]) -> CheckResult:
     generator = torch.Generator().manual_seed(7)
     weight = torch.randn(10, 784, generator=generator) * 0.05
     probabilities = [(torch.randn(10, generator=generator) * 2).softmax(0) for _ in range(2)]
-    return run_cases(function, "`linear_saliency`",
+    used = calls_any(function, _AUTOGRAD_NAMES) if callable(function) else None
+    if used:
+        return fail(f"your `linear_saliency` uses `{used}`; {_NO_AUTOGRAD}")
+    return run_cases(_without_autograd(function), "`linear_saliency`",
                      [(weight, probabilities[0], 3), (weight, probabilities[1], 3), (weight, probabilities[0], 8)],
                      _judge_saliency,
                      "Right: p_t (w_t - sum_k p_k w_k). The logit's saliency is the same for every input; the "
@@ -90,6 +181,15 @@ def _judge_correlation(result: object, a: torch.Tensor, b: torch.Tensor) -> str 
     return "not the rank correlation: rank each flattened map, then take the Pearson correlation of the ranks."
 
 
+def _correlation_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The pairs of maps check_correlation gives: float64, so that no value repeats within a map (float32 gave
+    a + noise one tie) and every rank is unique, as the exercise promises."""
+    generator = torch.Generator().manual_seed(7)
+    a = torch.rand(2, 28, 28, generator=generator, dtype=torch.float64)
+    noise = torch.rand(2, 28, 28, generator=generator, dtype=torch.float64)
+    return [(a, b) for b in ((5 * a).exp(), -a, a + noise, noise)]
+
+
 def check_correlation(function: Callable[[torch.Tensor, torch.Tensor], float]) -> CheckResult:
     """Exercise 07.2: correlation(a, b) -> the Spearman rank correlation of two maps of the same shape (the
     Pearson correlation of their values' ranks), one number.
@@ -101,40 +201,26 @@ def check_correlation(function: Callable[[torch.Tensor, torch.Tensor], float]) -
     ✓ Right: ...
     True
     """
-    generator = torch.Generator().manual_seed(7)
-    a = torch.rand(2, 28, 28, generator=generator)
-    noise = torch.rand(2, 28, 28, generator=generator)
-    return run_cases(function, "`correlation`", [(a, b) for b in ((5 * a).exp(), -a, a + noise, noise)],
+    return run_cases(function, "`correlation`", _correlation_cases(),
                      _judge_correlation,
                      "Right: 1 for any increasing function of the map (not only a scaled copy), -1 for the "
                      "negative, near 0 for unrelated noise.")
 
 
-def _refuse(*args: Any, **kwargs: Any) -> Any:
-    raise RuntimeError("compute the weights from layer.in_proj_weight and layer.in_proj_bias; calling the layer, "
-                       "or the function behind it, is not the exercise")
+# The layer, the Python function behind it, and the operator its fast path calls (torch._native_multi_head_attention,
+# torch.ops.aten._native_multi_head_attention and its .default overload): by name in the learner's code, and while
+# it runs.
+_ATTENTION_NAMES = ("multi_head_attention_forward", "_native_multi_head_attention",
+                    "_native_multi_head_attention.default")
+_NO_ATTENTION = ("compute the weights from layer.in_proj_weight and layer.in_proj_bias; calling the layer, or the "
+                 "functions behind it, is not the exercise")
 
 
-def _without_the_layer(function: Callable[..., Any]) -> Callable[..., Any]:
-    """The learner's function, run while nn.MultiheadAttention.forward, F.multi_head_attention_forward and
-    torch._native_multi_head_attention refuse to run: their code objects are swapped, so a name imported earlier
-    (from torch.nn.functional import ...) refuses too."""
-    refusing = _refuse.__code__
-    functions = [torch.nn.MultiheadAttention.forward, torch.nn.functional.multi_head_attention_forward]
-
-    def run(*args: Any) -> Any:
-        codes = [f.__code__ for f in functions]
-        native = torch._native_multi_head_attention
-        try:
-            for f in functions:
-                f.__code__ = refusing
-            torch._native_multi_head_attention = _refuse
-            return function(*args)
-        finally:
-            for f, code in zip(functions, codes):
-                f.__code__ = code
-            torch._native_multi_head_attention = native
-    return run
+def _without_the_layer(function: object) -> object:
+    """The learner's function, run while nn.MultiheadAttention.forward, F.multi_head_attention_forward and the
+    operator of their fast path refuse to run."""
+    return _guarded(function, [torch.nn.MultiheadAttention.forward, torch.nn.functional.multi_head_attention_forward],
+                    (torch.ops.aten._native_multi_head_attention,), _NO_ATTENTION)
 
 
 def _judge_attention(result: object, layer: torch.nn.MultiheadAttention, tokens: torch.Tensor) -> str | None:
@@ -172,7 +258,9 @@ def check_attention_weights(function: Callable[..., Any]) -> CheckResult:
         layer = torch.nn.MultiheadAttention(8, num_heads=1, batch_first=True)
         torch.nn.init.normal_(layer.in_proj_bias, std=0.5)
         tokens = torch.randn(2, 5, 8)
-    learner = _without_the_layer(function) if callable(function) else function
-    return run_cases(learner, "`attention_weights`", [(layer, tokens)], _judge_attention,
+    used = calls_any(function, _ATTENTION_NAMES) if callable(function) else None
+    if used:
+        return fail(f"your `attention_weights` calls `{used}`: {_NO_ATTENTION}.")
+    return run_cases(_without_the_layer(function), "`attention_weights`", [(layer, tokens)], _judge_attention,
                      "Right: softmax(Q K^T / sqrt(d)) from the layer's own projections, the same numbers "
                      "need_weights=True returns.")
