@@ -10,29 +10,57 @@ from utils import checks
 from utils.analysis.adversarial import fgsm
 
 
-def step(sign=-1, clip=True):
-    def targeted_step(model, x, target, epsilon):
-        x = x.clone().requires_grad_(True)
-        loss = F.cross_entropy(model(x), torch.full((len(x),), target))
-        (gradient,) = torch.autograd.grad(loss, x)
-        moved = (x + sign * epsilon * gradient.sign()).detach()
-        return moved.clamp(-1, 1) if clip else moved
-    return targeted_step
+def steps(sign=-1, clip=True, ball=True, once=False, score=False, reduction="mean"):
+    """A learner's targeted_steps, right by default, or with one of the mistakes the check names."""
+    def targeted_steps(model, x, target, epsilon, count, step_size):
+        moved, direction = x.clone(), None
+        for _ in range(count):
+            if direction is None or not once:
+                copy = moved.clone().requires_grad_(True)
+                output = model(copy)
+                target_labels = torch.full((len(x),), target)
+                loss = -output[:, target].sum() if score else F.cross_entropy(output, target_labels,
+                                                                              reduction=reduction)
+                (gradient,) = torch.autograd.grad(loss, copy)
+                direction = gradient.sign()
+            moved = moved + sign * step_size * direction
+            moved = moved.clamp(x - epsilon, x + epsilon) if ball else moved
+            moved = moved.clamp(-1, 1) if clip else moved
+        return moved.detach()
+    return targeted_steps
 
 
-def test_targeted_step(capsys):
-    assert outcome(capsys, checks.check_targeted_step(step()))[0]
-    assert_fails(capsys, checks.check_targeted_step(step(sign=1)), "AWAY")
-    assert_fails(capsys, checks.check_targeted_step(step(clip=False)), "clip")
-    assert_fails(capsys, checks.check_targeted_step(lambda m, x, t, e: x + 2 * e), "more than epsilon")
-    assert_fails(capsys, checks.check_targeted_step(lambda m, x, t, e: x[0]), "same shape")
+def test_targeted_steps(capsys):
+    assert outcome(capsys, checks.check_targeted_step(steps()))[0]
+    assert outcome(capsys, checks.check_targeted_step(steps(reduction="sum")))[0]
+    assert_fails(capsys, checks.check_targeted_step(steps(sign=1)), "AWAY")
+    assert_fails(capsys, checks.check_targeted_step(steps(clip=False)), "-1 .. 1")
+    assert_fails(capsys, checks.check_targeted_step(steps(ball=False)), "plus or minus epsilon")
+    assert_fails(capsys, checks.check_targeted_step(steps(once=True)), "gradient again")
+    assert_fails(capsys, checks.check_targeted_step(steps(score=True)), "cross-entropy loss of `target`")
+    assert_fails(capsys, checks.check_targeted_step(lambda m, x, t, e, n, s: x + 2 * e), "more than epsilon")
+    assert_fails(capsys, checks.check_targeted_step(lambda m, x, t, e, n, s: x[0]), "same shape")
     assert_fails(capsys, checks.check_targeted_step(None), "fill in")
 
-    def in_place(model, x, target, epsilon):
+    def in_place(model, x, target, epsilon, count, step_size):
         x.clamp_(-0.5, 0.5)
-        return step()(model, x, target, epsilon)
+        return steps()(model, x, target, epsilon, count, step_size)
 
     assert_fails(capsys, checks.check_targeted_step(in_place), "changed the tensor")
+
+
+def test_targeted_steps_refuses_the_library_fgsm(capsys):
+    """The notebook shows FGSM by hand, so the library's fgsm, turned round, must not pass (the expert's answer)."""
+    def turned_round(model, x, target, epsilon, count, step_size):
+        return (2 * x - fgsm(model, x, torch.full((len(x),), target), epsilon)).clamp(-1, 1)
+
+    assert_fails(capsys, checks.check_targeted_step(turned_round), "fgsm")
+
+    def through_a_helper(model, x, target, epsilon, count, step_size):
+        import utils.analysis.adversarial as adversarial  # reached at run time, where reading the code cannot see it
+        return getattr(adversarial, "fg" + "sm")(model, x, torch.full((len(x),), target), -step_size)
+
+    assert_fails(capsys, checks.check_targeted_step(through_a_helper), "fgsm")
 
 
 def test_explained_variance(capsys):

@@ -1,5 +1,5 @@
-"""Checks for notebook 08, What the network learned: a targeted FGSM step, the variance along given directions, and the
-smallest epsilon that flips a digit."""
+"""Checks for notebook 08, What the network learned: targeted steps towards a class, the variance along given
+directions, and the smallest epsilon that flips a digit."""
 
 from __future__ import annotations
 
@@ -19,48 +19,90 @@ def _tiny_model() -> nn.Module:
     return nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 4 * 4, 4)).eval()
 
 
-def _step(model: nn.Module, x: torch.Tensor, target: int, epsilon: float, sign: int, clip: bool) -> torch.Tensor:
-    copy = x.clone().requires_grad_(True)
-    loss = F.cross_entropy(model(copy), torch.full((len(x),), target), reduction="sum")
-    (gradient,) = torch.autograd.grad(loss, copy)
-    moved = x + sign * epsilon * gradient.sign()
-    return moved.clamp(-1, 1) if clip else moved
+def _steps(model: nn.Module, x: torch.Tensor, target: int, epsilon: float, steps: int, step_size: float, *,
+           sign: int = -1, score: bool = False, once: bool = False, ball: bool = True,
+           clip: bool = True) -> torch.Tensor:
+    """The reference, and the mistakes it tells apart: `sign` +1 raises the target's loss, `score` follows the target's
+    score instead of its cross-entropy loss, `once` reuses the first gradient, `ball` and `clip` the two clippings."""
+    moved, direction = x.clone(), None
+    for _ in range(steps):
+        if direction is None or not once:
+            copy = moved.clone().requires_grad_(True)
+            output = model(copy)
+            loss = -output[:, target].sum() if score else F.cross_entropy(output, torch.full((len(x),), target),
+                                                                           reduction="sum")
+            (gradient,) = torch.autograd.grad(loss, copy)
+            direction = gradient.sign()
+        moved = moved + sign * step_size * direction
+        if ball:
+            moved = torch.max(torch.min(moved, x + epsilon), x - epsilon)
+        if clip:
+            moved = moved.clamp(-1, 1)
+    return moved.detach()
 
 
-def _judge_targeted(result: object, model: nn.Module, x: torch.Tensor, target: int, epsilon: float) -> str | None:
+def _judge_targeted(result: object, model: nn.Module, x: torch.Tensor, target: int, epsilon: float, steps: int,
+                    step_size: float) -> str | None:
     if not isinstance(result, torch.Tensor) or result.shape != x.shape:
         shape = tuple(result.shape) if isinstance(result, torch.Tensor) else type(result).__name__
         return f"return the moved images, a tensor of the same shape as x {tuple(x.shape)}, got {shape}."
     result = result.detach().float()
-    if torch.allclose(result, _step(model, x, target, epsilon, -1, True), atol=1e-6):
+
+    def same(**mistake: bool | int) -> bool:
+        return torch.allclose(result, _steps(model, x, target, epsilon, steps, step_size, **mistake), atol=1e-6)
+
+    if same():
         return None
-    if torch.allclose(result, _step(model, x, target, epsilon, 1, True), atol=1e-6):
-        return ("that step raises the loss of the target class, which moves AWAY from it: to move towards a class, "
-                "step against the gradient of its loss.")
-    if torch.allclose(result, _step(model, x, target, epsilon, -1, False), atol=1e-6):
+    if same(sign=1):
+        return ("your steps raise the cross-entropy loss of the target class, which moves AWAY from it: to move "
+                "towards a class, step against the sign of the gradient of its loss.")
+    if same(once=True):
+        return "each step must read the gradient again, at the images as they are after the previous step."
+    if same(ball=False):
+        return ("some pixels end more than epsilon away from where they started: after each step, clip every pixel "
+                "into its start plus or minus epsilon (as well as into -1 .. 1).")
+    if same(clip=False):
         return "right direction, but some pixels left the digits' range: clip the result into -1 .. 1."
+    if same(score=True):
+        return ("that raises the target's score; the exercise lowers the cross-entropy loss of `target`, which also "
+                "weighs the other classes' scores.")
     if bool(((result - x).abs() > epsilon + 1e-6).any()):
-        return "some pixels moved by more than epsilon: each pixel moves by epsilon times the SIGN of its gradient."
-    return "not the targeted FGSM step: what does the gradient of the target class's cross-entropy loss say?"
+        return ("some pixels moved by more than epsilon in all: after each step, clip every pixel into its start "
+                "plus or minus epsilon.")
+    if bool((result.abs() > 1 + 1e-6).any()):
+        return "some pixels left the digits' range: clip the result into -1 .. 1."
+    return ("not the targeted steps: each one moves every pixel by step_size against the sign of the gradient of "
+            "the cross-entropy loss of `target`, then clips.")
 
 
-def check_targeted_step(function: Callable[[nn.Module, torch.Tensor, int, float], torch.Tensor]) -> CheckResult:
-    """Exercise 08.1: targeted_step(model, x, target, epsilon) -> x moved by epsilon per pixel towards class
-    `target` (against the sign of the gradient of the cross-entropy loss of `target`), clipped into -1 .. 1.
+def check_targeted_step(function: Callable[..., torch.Tensor]) -> CheckResult:
+    """Exercise 08.1: targeted_steps(model, x, target, epsilon, steps, step_size) -> x moved towards class `target` by
+    `steps` steps, each of `step_size` per pixel against the sign of the gradient of the cross-entropy loss of
+    `target` (read again at every step), each followed by clipping into x +- epsilon and into -1 .. 1 (the iterative
+    targeted attack; one step of size epsilon is FGSM turned round). The library's `fgsm` and captum are refused:
+    the notebook shows FGSM by hand, and the exercise is what it does not show.
 
-    >>> def targeted_step(model, x, target, epsilon):
-    ...     x = x.clone().requires_grad_(True)
-    ...     loss = torch.nn.functional.cross_entropy(model(x), torch.full((len(x),), target))
-    ...     (gradient,) = torch.autograd.grad(loss, x)
-    ...     return (x - epsilon * gradient.sign()).clamp(-1, 1).detach()
-    >>> bool(check_targeted_step(targeted_step))
-    ✓ Right: one step against the target's loss, the same size everywhere, inside the digits' range.
+    >>> def targeted_steps(model, x, target, epsilon, steps, step_size):
+    ...     moved = x.clone()
+    ...     for _ in range(steps):
+    ...         moved.requires_grad_(True)
+    ...         loss = torch.nn.functional.cross_entropy(model(moved), torch.full((len(x),), target))
+    ...         (gradient,) = torch.autograd.grad(loss, moved)
+    ...         moved = moved.detach() - step_size * gradient.sign()
+    ...         moved = torch.min(torch.max(moved, x - epsilon), x + epsilon).clamp(-1, 1)
+    ...     return moved
+    >>> bool(check_targeted_step(targeted_steps))
+    ✓ Right: each step against the target's loss, read afresh, kept within epsilon of the start and inside -1 .. 1.
     True
     """
     model = _tiny_model()
     x = torch.rand(3, 1, 6, 6, generator=torch.Generator().manual_seed(8)) * 2 - 1
-    return run_cases(function, "`targeted_step`", [(model, x, 2, 0.1), (model, x, 0, 0.3)], _judge_targeted,
-                     "Right: one step against the target's loss, the same size everywhere, inside the digits' range.")
+    cases = [(model, x, 2, 0.1, 1, 0.1),  # one step of epsilon: FGSM turned round
+             (model, x, 0, 0.3, 6, 0.1),  # six steps could travel 0.6: the clipping to epsilon matters
+             (model, x, 3, 0.2, 4, 0.05)]
+    return run_cases(function, "`targeted_steps`", cases, _judge_targeted,
+                     "Right: each step against the target's loss, read afresh, kept within epsilon of the start and "
+                     "inside -1 .. 1.", by_hand=("fgsm", "captum", "FGSM", "PGD"))
 
 
 def _judge_variance(result: object, codes: torch.Tensor, directions: torch.Tensor) -> str | None:
