@@ -136,7 +136,7 @@ class _Search:
         if isinstance(value, dict):
             return self.find_all(list(value.values())[:256], depth)
         if isinstance(value, types.FunctionType):
-            library = depth and _module(value).startswith(_NOT_LEARNERS)  # the function given is always read
+            library = depth > 0 and _module(value).startswith(_NOT_LEARNERS)  # the function given is always read
             return None if library else self.in_function(value, depth)
         if isinstance(value, type):
             if _module(value).startswith(_NOT_LEARNERS):
@@ -197,8 +197,8 @@ def _names_in(code: types.CodeType, scope: dict[str, Any], cells: dict[str, Any]
 
 
 def calls_any(function: object, names: Iterable[str]) -> str | None:
-    """The first of `names` that `function` is, calls or holds, else None: how a check tells a function written by
-    hand from one that uses the library function the exercise forbids, before it runs.
+    """The name (one of `names`) of a library object that `function` is, calls or holds, else None: how a check
+    tells a function written by hand from one that uses the library function the exercise forbids, before it runs.
 
     "Holds" covers what the function can reach without naming it: a default argument (`_f=F.conv2d`), a keyword
     default, a closure cell, a partial's arguments, a callable object's attributes, a global alias
@@ -255,7 +255,16 @@ def forbidding(names: Iterable[str], function: object = None) -> Iterator[None]:
     """While the block runs, every library function in `names` raises ByHandError, wherever it is reached from:
     a helper, a callable class, getattr(utils, "normalize_" + "maps"), torch.ops.aten..., and any global of the
     learner's function that holds one under another name (what `calls_any`, which runs first, cannot see).
-    Everything is put back when the block ends."""
+    Everything is put back when the block ends.
+
+    >>> import torch.nn.functional as F
+    >>> with forbidding(["conv2d"]):
+    ...     F.conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 3, 3))  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    ByHandError: `conv2d` was called; this exercise is by hand ...
+    >>> F.conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 3, 3)).item()
+    9.0
+    """
     names = tuple(names)
     forbidden = _forbidden_objects(names)
     saved: list[tuple[Any, str, Any]] = []
