@@ -150,3 +150,38 @@ def test_channel_grid_refuses_make_grid(capsys, bypass):
 
     ok, message = outcome(capsys, check_channel_grid(bypass))
     assert not ok and "by hand" in message, message
+
+
+def _scale_rows_bypass(m):
+    """What normalize_maps does inside, called directly: the course's own scaling of rows."""
+    from utils.plot.scaling import scale_rows
+
+    rows = m.detach().numpy().reshape(m.shape[0] * m.shape[1], -1)
+    return torch.as_tensor(scale_rows(rows, "channel", None, 1e-7)).view_as(m)
+
+
+_NORMALIZE = __import__("utils").normalize_maps
+
+
+@pytest.mark.parametrize("bypass", [
+    lambda m, f=_NORMALIZE: f(m, "channel"), _scale_rows_bypass, lambda m, *, f=_NORMALIZE: f(m, mode="channel"),
+], ids=["default-argument", "scale_rows", "keyword-default"])
+def test_per_channel_normalization_refuses_what_was_bound_or_called_inside(capsys, bypass):
+    """Second expert read, item 4: a default argument holding normalize_maps, and scale_rows (which does its work),
+    passed the by-hand exercise."""
+    from utils.checks import check_channel_normalization
+
+    ok, message = outcome(capsys, check_channel_normalization(bypass))
+    assert not ok and "by hand" in message, message
+
+
+def test_channel_grid_refuses_the_checks_own_reference(capsys):
+    """Second expert read, item 5: the docstring named _reference_grid, and passing it passed the check."""
+    from utils.checks.nb02 import _reference_grid
+
+    for bypass in (_reference_grid, lambda maps, ncols: _reference_grid(maps, ncols),
+                   lambda maps, ncols: getattr(__import__("utils.checks.nb02").checks.nb02, "_reference_" + "grid")(
+                       maps, ncols)):
+        ok, message = outcome(capsys, check_channel_grid(bypass))
+        assert not ok and "_reference_grid" in message and "by hand" in message, message
+    assert outcome(capsys, check_channel_grid(grid_by_rows))[0]  # put back after the check

@@ -9,21 +9,9 @@ predict-then-see moment: the learner's recorded prediction against what the cell
 
 from .core import CheckResult, report
 from .exercise_models import bar_images, damaged_simplecnn, nested_exercise_model
-from .nb00 import check_batch_shape, check_pixel_range, check_transformed_pixel
-from .nb01 import (
-    check_conv2d_by_hand,
-    check_horizontal_edge_kernel,
-    check_input_size,
-    check_output_size,
-    check_shift_kernel,
-)
-from .nb02 import (
-    check_channel_grid,
-    check_channel_normalization,
-    check_clipped_symmetric_limits,
-    check_sample_channels,
-    check_symmetric_limits,
-)
+from .nb00 import check_batch_shape, check_transformed_pixel
+from .nb01 import check_conv2d_by_hand, check_input_size, check_shift_kernel
+from .nb02 import check_channel_grid, check_channel_normalization, check_clipped_symmetric_limits, check_sample_channels
 from .nb03 import check_flatten_size, check_per_class_accuracy, check_wide_conv2_parameters
 from .nb04 import (
     check_capture_conv1,
@@ -41,11 +29,9 @@ from .predict_then_reveal import reveal
 __all__ = [
     "CheckResult", "report",
     "bar_images", "damaged_simplecnn", "nested_exercise_model",
-    "check_batch_shape", "check_pixel_range", "check_transformed_pixel",
-    "check_conv2d_by_hand", "check_horizontal_edge_kernel", "check_input_size", "check_output_size",
-    "check_shift_kernel",
-    "check_channel_normalization", "check_sample_channels", "check_symmetric_limits",
-    "check_channel_grid", "check_clipped_symmetric_limits",
+    "check_batch_shape", "check_transformed_pixel",
+    "check_conv2d_by_hand", "check_input_size", "check_shift_kernel",
+    "check_channel_normalization", "check_sample_channels", "check_channel_grid", "check_clipped_symmetric_limits",
     "check_flatten_size", "check_per_class_accuracy", "check_wide_conv2_parameters",
     "check_most_active_channel", "check_nested_layer_name", "check_pool_calls", "check_record_shapes",
     "check_capture_conv1",

@@ -8,19 +8,18 @@ what kind of answer is expected, without giving the answer away.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import numbers
-import sys
 import textwrap
-import types
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
 
+from .by_hand import ByHandError, calls_any, forbidding
+
 __all__ = ["CheckResult", "wrap", "report", "fail", "as_number", "as_ints", "is_int", "not_answered", "missing", "call",
-           "calls_any", "run_cases", "ByHandError", "forbidding", "CONVOLUTION"]
+           "run_cases"]
 
 
 # The longest line a check prints. A notebook's output area breaks a longer line anywhere, even mid-word, so the
@@ -131,128 +130,6 @@ def call(function: Callable[..., Any], *args: Any) -> Any:
         return function(*args)
     except Exception as error:  # the learner's code failed: say how, instead of a stack trace from in here
         return error
-
-
-def calls_any(function: object, names: Iterable[str]) -> str | None:
-    """The first of `names` that `function` uses (or is), else None: how a check tells a function written by hand
-    from one that calls the library function the exercise forbids.
-
-    It reads the names in the function's code (nested functions and lambdas included), so `normalize_maps(m)`,
-    `utils.normalize_maps(m)` and `partial(normalize_maps, ...)` are all found, before anything runs; a global
-    name bound to the library function under another name (`nm = normalize_maps` outside, `nm(m)` inside) is
-    found by looking up what the name holds in the function's globals.
-
-    >>> calls_any(lambda m: normalize_maps(m, "channel"), ["normalize_maps"]), calls_any(abs, ["normalize_maps"])
-    ('normalize_maps', None)
-    """
-    wanted = set(names)
-    target = getattr(function, "func", function)  # a functools.partial
-    if not isinstance(target, (types.FunctionType, types.MethodType, types.BuiltinFunctionType, type)):
-        target = type(target).__call__ if callable(target) else target  # an instance of a class with __call__
-    name = getattr(target, "__name__", None)
-    code = getattr(target, "__code__", None)
-    if name in wanted and (code is None or str(getattr(target, "__module__", "")).startswith(("utils", "torch"))):
-        return str(name)  # the library's own function (or a built-in), passed as it is
-    stack = [code] if isinstance(code, types.CodeType) else []
-    used: list[str] = []
-    while stack:
-        used += stack[0].co_names + stack[0].co_freevars
-        stack = stack[1:] + [c for c in stack[0].co_consts if isinstance(c, types.CodeType)]
-    found = sorted(wanted & set(used))
-    if found:
-        return found[0]
-    scope = getattr(target, "__globals__", {})
-    for alias in used:  # an alias: the library function under another global name
-        held = getattr(scope.get(alias), "__name__", None)
-        if held in wanted and str(getattr(scope[alias], "__module__", "")).startswith(("utils", "torch")):
-            return str(held)
-    return None
-
-
-# Every way into PyTorch's 2-D convolution a by-hand exercise forbids: the Python functions, the layer, and the ATen
-# operators behind them (torch.ops.aten.<name>), which `forbidding` replaces while the learner's function runs.
-CONVOLUTION = ("conv2d", "Conv2d", "convolution", "_convolution", "_convolution_mode", "conv1d", "conv3d",
-               "conv_transpose2d", "mkldnn_convolution", "_slow_conv2d_forward", "thnn_conv2d",
-               "slow_conv_dilated2d", "_nnpack_spatial_convolution", "conv_tbc")
-
-
-class ByHandError(RuntimeError):
-    """Raised when a learner's function reaches a function its by-hand exercise forbids, however it got there."""
-
-
-class _Forbidden:
-    """Stands in for a forbidden function: calling it, or reading any attribute (torch.ops.aten.X.default), raises."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def _refuse(self) -> ByHandError:
-        return ByHandError(f"`{self._name}` was called; this exercise is by hand: write it with tensor operations "
-                           "(sums, slices, loops), not with the library function (nor through a helper that calls it).")
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise self._refuse()
-
-    def __getattr__(self, attribute: str) -> Any:
-        if attribute.startswith("__"):
-            raise AttributeError(attribute)
-        raise self._refuse()
-
-
-def _namespaces(function: object) -> list[Any]:
-    """Where a forbidden name can be reached from: the course's modules, torch's public and internal entry points,
-    torchvision.utils, and the globals of the learner's function (the notebook)."""
-    spaces: list[Any] = [m for name, m in list(sys.modules.items())
-                         if m is not None and (name == "utils" or name.startswith("utils."))]
-    spaces += [torch, torch.nn, torch.nn.functional, torch._C._VariableFunctions, torch._C._nn, torch.ops.aten]
-    if "torchvision.utils" in sys.modules:
-        spaces.append(sys.modules["torchvision.utils"])
-    target = getattr(function, "func", function)
-    for candidate in (target, type(target).__call__ if callable(target) else None):
-        scope = getattr(candidate, "__globals__", None)
-        if isinstance(scope, dict):
-            spaces.append(scope)
-    return spaces
-
-
-def _is_library(value: object) -> bool:
-    """True for a function or class of torch, torchvision or the course (not one the learner wrote)."""
-    module = str(getattr(value, "__module__", None) or "")
-    return module.startswith(("utils", "torch")) or isinstance(value, (types.BuiltinFunctionType,
-                                                                       torch._ops.OpOverloadPacket))
-
-
-@contextlib.contextmanager
-def forbidding(names: Iterable[str], function: object = None) -> Iterator[None]:
-    """While the block runs, every library function in `names` raises ByHandError, wherever it is reached from:
-    a helper, a callable class, getattr(utils, "normalize_" + "maps"), torch.ops.aten... (what `calls_any`, which
-    reads the code, cannot see). Everything is put back when the block ends."""
-    saved: list[tuple[Any, str, Any]] = []
-    try:
-        for space in _namespaces(function):
-            for name in names:
-                is_dict = isinstance(space, dict)
-                if space is torch.ops.aten:
-                    original = getattr(space, name, None)  # created on first access
-                else:
-                    original = (space if is_dict else getattr(space, "__dict__", {})).get(name)
-                if original is None or not _is_library(original):
-                    continue
-                try:
-                    if is_dict:
-                        space[name] = _Forbidden(name)
-                    else:
-                        setattr(space, name, _Forbidden(name))
-                except (AttributeError, TypeError):  # a built-in type that cannot be changed
-                    continue
-                saved.append((space, name, original))
-        yield
-    finally:
-        for space, name, original in reversed(saved):
-            if isinstance(space, dict):
-                space[name] = original
-            else:
-                setattr(space, name, original)
 
 
 def _fresh(value: object) -> object:

@@ -1,20 +1,20 @@
-"""Checks for notebook 00, Start here: the shape of a batch, the range of its pixels, one pixel transformed."""
+"""Checks for notebook 00, Start here: the shape of a batch, one pixel transformed."""
 
 from __future__ import annotations
 
 from .core import CheckResult, as_ints, as_number, fail, missing, not_answered, report
 
-__all__ = ["check_batch_shape", "check_pixel_range", "check_transformed_pixel"]
+__all__ = ["check_batch_shape", "check_transformed_pixel"]
 
 
 LAST_BATCH = 1000 % 64  # exercise 00.1: the digits left for the last batch of 64
 
 
 def check_batch_shape(shape: object) -> CheckResult:
-    """Exercise 00.1: the shape of the last batch when the 1,000 test digits are cut into batches of 64, as
-    (N, C, H, W): 15 full batches, then 40 digits left.
+    """Exercise 00.1: the shape of the last batch when the test digits are cut into batches of 64, as (N, C, H, W).
+    A wrong answer of any type gets a hint, never the answer.
 
-    >>> check_batch_shape("40, 1, 28, 28")
+    >>> check_batch_shape("64, 1, 28, 28")
     ✗ Not yet: give the shape as a tuple of four whole numbers, such as tuple(images.shape), not a str.
     CheckResult(ok=False, ...)
     """
@@ -43,35 +43,16 @@ def check_batch_shape(shape: object) -> CheckResult:
                         "28 x 28 pixels.")
 
 
-def check_pixel_range(low: object, high: object) -> CheckResult:
-    """Exercise 00.2: the smallest and largest pixel value after the course's transform.
-
-    >>> bool(check_pixel_range(-1, 1))
-    ✓ Right: Normalize((0.5,), (0.5,)) maps [0, 1] to [-1, 1] (background -1, ink +1).
-    True
-    """
-    if not_answered(low) or not_answered(high):
-        return missing("`low` and `high`")
-    lo, hi = as_number(low), as_number(high)
-    if lo is None or hi is None:
-        return fail("give `low` and `high` as numbers.")
-    if (lo, hi) == (0, 1) or (lo, hi) == (0, 255):
-        return fail("that is the range before Normalize((0.5,), (0.5,)); what does (x - 0.5) / 0.5 do to it?")
-    if abs(lo + 1) > 1e-6 or abs(hi - 1) > 1e-6:
-        return fail(f"[{lo}, {hi}] is not the range the transform gives; measure it with .min() and .max() on a "
-                    "batch.")
-    return report(True, "Right: Normalize((0.5,), (0.5,)) maps [0, 1] to [-1, 1] (background -1, ink +1).")
-
-
 STORED_PIXEL = 51  # exercise 00.2: the file's value asked about (51 / 255 = 0.2)
 
 
 def check_transformed_pixel(value: object) -> CheckResult:
-    """Exercise 00.2: the value the model sees for a pixel stored as 51 (of 255) in the MNIST file.
+    """Exercise 00.2: the value the model sees for a pixel stored as 51 (of 255) in the MNIST file, after the
+    course's transform (ToTensor, then Normalize); the usual slips (one step only, the wrong sign) are named.
 
-    >>> bool(check_transformed_pixel(-0.6))
-    ✓ Right: 51 / 255 = 0.2 after ToTensor, then (0.2 - 0.5) / 0.5 = -0.6 after Normalize.
-    True
+    >>> bool(check_transformed_pixel(51 / 255))
+    ✗ Not yet: that is the value after ToTensor only; Normalize((0.5,), (0.5,)) comes next.
+    False
     """
     if not_answered(value):
         return missing("`seen`")

@@ -1,5 +1,5 @@
 """Checks for notebook 02, From filters to feature maps: a grid by hand, per-channel scaling, picking channels,
-symmetric limits (with and without clipping)."""
+symmetric limits that clip the largest magnitudes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 
 from .core import CheckResult, as_number, run_cases
 
-__all__ = ["check_channel_grid", "check_channel_normalization", "check_sample_channels", "check_symmetric_limits",
+__all__ = ["check_channel_grid", "check_channel_normalization", "check_sample_channels",
            "check_clipped_symmetric_limits"]
 
 
@@ -49,10 +49,17 @@ def _judge_normalization(result: object, maps: torch.Tensor) -> str | None:
 
 
 def check_channel_normalization(function: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
-    """Exercise 02.1: scale every (H, W) map of an (N, C, H, W) tensor to [0, 1] on its own; constant maps to 0."""
+    """Exercise 02.1: scale every (H, W) map of an (N, C, H, W) tensor to [0, 1] on its own; constant maps to 0.
+    By hand: a function that calls normalize_maps, or scale_rows (which does its work), is refused.
+
+    >>> bool(check_channel_normalization(lambda m: (m - m.min()) / (m.max() - m.min())))
+    ✗ Not yet: you used one min and max for several maps; each (H, W) map needs its own
+    (reduce over the last two dimensions only).
+    False
+    """
     return run_cases(function, "`normalize_per_channel`", [(_normalization_case(),)], _judge_normalization,
                      "Right: every map runs from 0 to 1 on its own, and the all-zero and constant maps are zeros.",
-                     by_hand=("normalize_maps",))
+                     by_hand=("normalize_maps", "scale_rows"))
 
 
 def _judge_selection(result: object, maps: torch.Tensor) -> str | None:
@@ -82,11 +89,12 @@ def _judge_selection(result: object, maps: torch.Tensor) -> str | None:
 
 def check_sample_channels(select: Callable[[torch.Tensor], torch.Tensor]) -> CheckResult:
     """Exercise 02.2: select(maps) -> the last four channels of the second-to-last sample of an (N, C, H, W) batch,
-    the last channel first, for any N and C.
+    the last channel first, for any N and C (two batch sizes are tried).
 
-    >>> bool(check_sample_channels(lambda maps: maps[-2, -4:].flip(0)))
-    ✓ Right: the second-to-last sample, its last four channels from the last one down, as a (4, H, W) tensor.
-    True
+    >>> bool(check_sample_channels(lambda maps: maps[0, :4]))
+    ✗ Not yet: that is not the second-to-last sample: a negative index counts from the end, -1
+    being the last.
+    False
     """
     cases = []
     for n_samples, n_channels in ((8, 16), (5, 32)):  # two sizes: counting from the end must not be hard-coded
@@ -106,32 +114,6 @@ def _two_numbers(result: object) -> tuple[float, float] | str:
     if vmin is None or vmax is None:
         return "return two numbers, (vmin, vmax)."
     return vmin, vmax
-
-
-def _judge_limits(result: object, m: torch.Tensor) -> str | None:
-    limits = _two_numbers(result)
-    if isinstance(limits, str):
-        return limits
-    vmin, vmax = limits
-    low, high, largest = float(m.min()), float(m.max()), float(m.abs().max())
-    if abs(vmin - low) < 1e-6 and abs(vmax - high) < 1e-6:
-        return ("those are the map's min and max: zero is not in the middle of that range, so the neutral colour "
-                "would not mean zero.")
-    if abs(vmin + vmax) > 1e-6:
-        return "vmin and vmax must be opposites, so that zero sits in the middle."
-    if vmax < largest - 1e-6:
-        return ("some values fall outside your range and get clipped: cover the largest magnitude on either side of "
-                "zero.")
-    if vmax > largest + 1e-6:
-        return "the range is wider than the data, so the colours are faded: make it just wide enough."
-    return None
-
-
-def check_symmetric_limits(function: Callable[[torch.Tensor], tuple[float, float]]) -> CheckResult:
-    """Exercise 02.3: colour limits (vmin, vmax) for a signed map, so that 0 sits in the middle of a diverging map."""
-    cases = [(torch.tensor([[-3.0, 1.0], [0.5, 2.0]]),), (torch.tensor([[-0.5, 4.0], [0.0, 1.0]]),)]
-    return run_cases(function, "`symmetric_limits`", cases, _judge_limits,
-                     "Right: vmin = -vmax = the largest |value|, so zero is in the middle and nothing is clipped.")
 
 
 def _reference_grid(maps: torch.Tensor, ncols: int) -> torch.Tensor:
@@ -171,18 +153,19 @@ def _judge_grid(result: object, maps: torch.Tensor, ncols: int) -> str | None:
 
 
 def check_channel_grid(function: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckResult:
-    """Exercise 02.1: channel_grid(maps, ncols) -> one 2-D image with the (C, H, W) maps as tiles, row by row.
+    """Section 3's task (a grid by hand): channel_grid(maps, ncols) -> one 2-D image with the (C, H, W) maps as
+    tiles, row by row. By hand: torchvision's make_grid, and this check's own reference, are refused.
 
-    >>> from utils.checks.nb02 import _reference_grid
-    >>> bool(check_channel_grid(_reference_grid))
-    ✓ Right: one image, map k at row k // ncols and column k % ncols, empty tiles zero, the input unchanged.
-    True
+    >>> bool(check_channel_grid(lambda maps, ncols: maps))
+    ✗ Not yet: the result has shape (16, 3, 5): a grid is ONE 2-D image, (rows * H, ncols *
+    W), not a stack of maps.
+    False
     """
     generator = torch.Generator().manual_seed(5)
     cases = [(torch.rand(16, 3, 5, generator=generator), 4), (torch.rand(6, 2, 3, generator=generator) + 1, 4)]
     return run_cases(function, "`channel_grid`", cases, _judge_grid,
                      "Right: one image, map k at row k // ncols and column k % ncols, empty tiles zero, the input "
-                     "unchanged.", by_hand=("make_grid",))
+                     "unchanged.", by_hand=("make_grid", "_reference_grid"))
 
 
 def _judge_clipped_limits(result: object, m: torch.Tensor, q: float) -> str | None:
@@ -207,11 +190,11 @@ def _judge_clipped_limits(result: object, m: torch.Tensor, q: float) -> str | No
 
 
 def check_clipped_symmetric_limits(function: Callable[[torch.Tensor, float], tuple[float, float]]) -> CheckResult:
-    """Exercise 02.3: symmetric colour limits that clip only the (100 - q)% values of largest magnitude.
+    """Exercise 02.3: symmetric colour limits (vmin, vmax) that clip only the (100 - q)% values of largest magnitude.
 
-    >>> bool(check_clipped_symmetric_limits(lambda m, q: (-m.abs().quantile(q / 100), m.abs().quantile(q / 100))))
-    ✓ Right: zero in the middle, and only the values of largest magnitude beyond the limits.
-    True
+    >>> bool(check_clipped_symmetric_limits(lambda m, q: (float(m.min()), float(m.max()))))
+    ✗ Not yet: vmin and vmax must be opposites (vmin = -vmax), so that zero sits in the middle.
+    False
     """
     generator = torch.Generator().manual_seed(3)
     spiky = torch.randn(6, 7, generator=generator)

@@ -11,14 +11,13 @@ from ..capturing.guards import hook_count
 from ..capturing.hooks import get_feature_maps
 from ..models import SimpleCNN
 from ..train import load_trained_simplecnn
+from .by_hand import calls_any, forbidding
 from .core import (
     CheckResult,
     as_ints,
     as_number,
     call,
-    calls_any,
     fail,
-    forbidding,
     is_int,
     missing,
     not_answered,
