@@ -8,7 +8,6 @@ import torch
 from tests.checks.answers import outcome
 from utils import channel_stats, checks, get_feature_maps, load_mnist, load_trained_simplecnn
 from utils.checks import check_seven_to_two
-from utils.checks.exercise_models import BROKEN, RARE
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +19,31 @@ def test_images():
 SEVEN = [(80, 50), (205, 50), (125, 245)]
 
 
+def damage():
+    """What damaged_simplecnn did to conv2, read from the biases: (channels pushed far down, channels pushed less)."""
+    lowered = load_trained_simplecnn().conv2.bias.detach() - checks.damaged_simplecnn().conv2.bias.detach()
+    far, less = (lowered > 20).nonzero().flatten().tolist(), ((lowered > 1) & (lowered <= 20)).nonzero().flatten()
+    return far, less.tolist()
+
+
+def test_the_damage_is_no_public_constant():
+    """Exercise 05.1's answer is measured, not imported: exercise_models exports no names of broken channels."""
+    from utils.checks import exercise_models
+
+    far, less = damage()
+    assert len(far) == 3 and len(less) == 1
+    for name in dir(exercise_models):
+        value = getattr(exercise_models, name)
+        if isinstance(value, (tuple, list, set, int)) and not isinstance(value, bool):
+            assert value not in (tuple(far), far, set(far), less[0]), name
+
+
 def test_dead_channels(capsys, test_images):
     stats = channel_stats(get_feature_maps(checks.damaged_simplecnn(), test_images, ["conv2"])["conv2"])
     dead = stats.health()["dead"]
     sparse = stats.health()["sparse"]
-    assert set(BROKEN) < set(dead) and sparse == [RARE]  # the exercise is what it says
+    broken, rare = damage()
+    assert set(broken) < set(dead) and sparse == rare  # the exercise is what it says
     answer_text = str(dead)
     for right in (dead, stats.dead, torch.tensor(dead), tuple(reversed(dead))):
         ok, message = outcome(capsys, checks.check_dead_channels(right))
@@ -35,7 +54,7 @@ def test_dead_channels(capsys, test_images):
         ok, message = outcome(capsys, checks.check_dead_channels(wrong))
         assert not ok and message.startswith("✗ Not yet:") and expected in message, (wrong, message)
         assert answer_text not in message
-    ok, message = outcome(capsys, checks.check_dead_channels(BROKEN))  # only the broken ones
+    ok, message = outcome(capsys, checks.check_dead_channels(broken))  # only the broken ones
     assert not ok and "before anyone broke" in message
 
 
@@ -43,14 +62,16 @@ def test_horizontal_channel(capsys):
     conv1 = load_trained_simplecnn().conv1
     with torch.no_grad():
         horizontal, vertical = (torch.relu(conv1(bar)).amax(dim=(0, 2, 3)) for bar in checks.bar_images())
+        empty = torch.relu(conv1(torch.full((1, 1, 28, 28), -1.0))).amax(dim=(0, 2, 3))
     best, strongest = int((horizontal - vertical).argmax()), int(horizontal.argmax())
     assert best != strongest  # the exercise's trap: the strongest response is not the most selective one
+    assert empty[strongest] > 0.95 * horizontal[strongest]  # ... it is the background's, as the hint says
     ok, message = outcome(capsys, checks.check_horizontal_channel(best))
     assert ok and message.startswith("✓")
     ok, message = outcome(capsys, checks.check_horizontal_channel(torch.tensor(best)))
     assert ok
     ok, message = outcome(capsys, checks.check_horizontal_channel(strongest))
-    assert not ok and "about as strongly" in message
+    assert not ok and "empty background around the bars" in message and f"{float(empty[strongest]):.2f}" in message
     prefers_vertical = int((horizontal - vertical).argmin())
     ok, message = outcome(capsys, checks.check_horizontal_channel(prefers_vertical))
     assert not ok and "vertical bar at least as strongly" in message

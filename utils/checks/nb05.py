@@ -69,17 +69,21 @@ def check_horizontal_channel(channel: object) -> CheckResult:
     if number is None or number != int(number) or not 0 <= number < 16:
         return fail("give one channel number of conv1: an integer from 0 to 15.")
     conv1 = load_trained_simplecnn().conv1
+    bars = bar_images()
     with torch.no_grad():
-        horizontal, vertical = (torch.relu(conv1(bar)).amax(dim=(0, 2, 3)) for bar in bar_images())
+        horizontal, vertical, empty = (torch.relu(conv1(image)).amax(dim=(0, 2, 3))
+                                       for image in (*bars, torch.full_like(bars[0], -1.0)))
     preference = horizontal - vertical
     channel = int(number)
     if channel == int(preference.argmax()):
         return report(True, f"Right: channel {channel} answers the horizontal bar much more strongly than the "
                             "vertical one. Look at its filter and its maps of a digit.")
-    if channel == int(horizontal.argmax()):
-        return fail(f"channel {channel} answers the horizontal bar most strongly of all, but the "
-                    "vertical bar about as strongly: it does not care about the direction. Compare "
-                    "each channel's response to both bars.")
+    if channel == int(horizontal.argmax()):  # the trap: its maximum is the background around the bar
+        return fail(f"channel {channel}'s map of the horizontal bar reaches the highest value of all "
+                    f"({horizontal[channel]:.2f}), but its map of an empty image, no bar at all, reaches "
+                    f"{empty[channel]:.2f}, and of the vertical bar {vertical[channel]:.2f}: it answers the "
+                    "empty background around the bars (section 2), not a bar. Compare each channel's response "
+                    "to both bars.")
     if preference[channel] > 0:
         return fail(f"channel {channel} does prefer the horizontal bar, but another channel prefers "
                     "it by more: compare max(horizontal) - max(vertical) for every channel.")
