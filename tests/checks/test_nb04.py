@@ -50,14 +50,14 @@ def make_record_shapes(*, dict_store=False, leave_hooks=False, no_finally=False,
 
 
 def make_capture_conv1(*, no_finally=False, swallow=False, keep_graph=False, store_inputs=False, no_dict=False,
-                       wrong_layer=False):
+                       wrong_layer=False, no_clone=False, by_hand=False):
     """A learner's capture_conv1, right by default, with one of the typical mistakes switched on."""
     def capture_conv1(model, x):
         store = {}
 
         def hook(module, inputs, output):
             value = inputs[0] if store_inputs else output
-            store["conv1"] = value if keep_graph else value.detach()
+            store["conv1"] = value if keep_graph else value.detach() if no_clone else value.detach().clone()
 
         layer = model.conv2 if wrong_layer else model.conv1
         handle = layer.register_forward_hook(hook)
@@ -72,6 +72,8 @@ def make_capture_conv1(*, no_finally=False, swallow=False, keep_graph=False, sto
                     raise
             finally:
                 handle.remove()
+        if by_hand:  # the hook ran, but the map kept is conv1 called by hand on x
+            store["conv1"] = model.conv1(x).detach().clone()
         return store["conv1"] if no_dict else store
     return capture_conv1
 
@@ -173,10 +175,34 @@ def test_an_unanswered_capture_asks_for_it(capsys):
     ({"store_inputs": True}, "not `inputs`"),
     ({"no_dict": True}, 'key "conv1"'),
     ({"wrong_layer": True}, "not `inputs`"),
+    ({"no_clone": True}, ".clone()"),
+    ({"by_hand": True}, "called by hand"),
 ])
 def test_typical_mistakes_fail_with_a_reason(mistake, hint, capsys):
     ok, message = outcome(capsys, check_capture_conv1(make_capture_conv1(**mistake)))
     assert not ok and hint in message, message
+
+
+def test_conv1_called_by_hand_fails(capsys):
+    """Second expert read: conv1 called by hand, then model(x) for show, passed; the check's model now changes x
+    before conv1, as a real model may."""
+    def by_hand(model, x):
+        out = model.conv1(x).detach().clone()
+        model(x)
+        return {"conv1": out}
+
+    ok, message = outcome(capsys, check_capture_conv1(by_hand))
+    assert not ok and "called by hand" in message, message
+
+
+def test_torchvision_feature_extractor_is_refused(capsys):
+    def traced(model, x):
+        from torchvision.models.feature_extraction import create_feature_extractor
+
+        return {"conv1": create_feature_extractor(model, ["conv1"])(x)["conv1"].detach().clone()}
+
+    ok, message = outcome(capsys, check_capture_conv1(traced))
+    assert not ok and "`create_feature_extractor`" in message and "register_forward_hook" in message, message
 
 
 def test_a_hook_never_removed_is_named(capsys):
@@ -218,4 +244,4 @@ def _with_capture(model, x):
 def test_capture_conv1_refuses_the_course_helpers(capsys, bypass, named):
     """Expert review (issue 28): get_feature_maps and capture passed "a forward hook, from scratch"."""
     ok, message = outcome(capsys, check_capture_conv1(bypass))
-    assert not ok and f"`{named}`" in message, message
+    assert not ok and f"`{named}`" in message and "tensor operations" not in message, message

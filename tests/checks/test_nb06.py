@@ -6,8 +6,23 @@ import torch
 
 from tests.checks.answers import assert_fails, outcome
 from utils import channel_stats, checks
+from utils.analysis import stats as stats_module
+from utils.analysis.stats import ChannelStatsAccumulator
 
 stats_alias = channel_stats  # a learner's alias, made outside the function that uses it
+
+
+def dead_by_accumulator(maps):
+    accumulator = ChannelStatsAccumulator()
+    accumulator.update(maps)
+    return accumulator.result().dead.float().mean().item()
+
+
+def stats_class(maps):
+    """A helper that reaches the accumulator by getattr, a name no reading of the code finds."""
+    accumulator = getattr(stats_module, "ChannelStats" + "Accumulator")()
+    accumulator.update(maps)
+    return accumulator.result()
 
 
 def test_dead_fraction(capsys):
@@ -17,6 +32,10 @@ def test_dead_fraction(capsys):
     # also under another name given outside the function (the alias is looked up in the function's globals)
     assert_fails(capsys, checks.check_dead_fraction(lambda m: stats_alias(m).dead.float().mean()),
                  "calls `channel_stats`")
+    # and so is the class behind it (second expert read: ChannelStatsAccumulator passed)
+    assert_fails(capsys, checks.check_dead_fraction(dead_by_accumulator), "calls `ChannelStatsAccumulator`")
+    assert_fails(capsys, checks.check_dead_fraction(lambda m: stats_class(m).dead.float().mean()),
+                 "`ChannelStatsAccumulator` was called")
     assert outcome(capsys, checks.check_dead_fraction(lambda m: (m.amax(dim=(0, 2, 3)) <= 0).float().mean().item()))[0]
     assert_fails(capsys, checks.check_dead_fraction(lambda m: int((m.amax(dim=(0, 2, 3)) <= 0).sum())), "count")
     assert_fails(capsys, checks.check_dead_fraction(lambda m: 100 * (m.amax(dim=(0, 2, 3)) <= 0).float().mean()),

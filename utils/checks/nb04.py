@@ -13,6 +13,7 @@ from ..models import SimpleCNN
 from ..train import load_trained_simplecnn
 from .by_hand import calls_any, forbidding
 from .core import (
+    ByHandError,
     CheckResult,
     as_ints,
     as_number,
@@ -29,7 +30,20 @@ __all__ = ["check_capture_conv1", "check_record_shapes", "check_pool_calls", "ch
            "check_nested_layer_name"]
 
 
-def _judge_conv1_capture(result: object, expected: torch.Tensor) -> str | None:
+class _PreparedSimpleCNN(SimpleCNN):
+    """The SimpleCNN with two extra steps in its forward pass: it mirrors the digits before conv1, and an in-place
+    ReLU overwrites conv1's output right after the hooks ran. So conv1's real output differs from model.conv1(x)
+    called by hand, and a stored output.detach() without .clone() loses its negative values."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv1(x.flip(-1))  # what conv1 really sees: the mirrored digits
+        x = self.pool(x.relu_())  # in place: rewrites the tensor the hooks on conv1 received
+        x = self.pool(torch.relu(self.conv2(x)))
+        x = torch.relu(self.fc1(torch.flatten(x, 1)))
+        return self.fc3(torch.relu(self.fc2(x)))
+
+
+def _judge_conv1_capture(result: object, model: SimpleCNN, x: torch.Tensor) -> str | None:
     if not isinstance(result, dict) or "conv1" not in result:
         return 'return the dictionary your hook filled, with the map under the key "conv1".'
     captured = result["conv1"]
@@ -37,12 +51,20 @@ def _judge_conv1_capture(result: object, expected: torch.Tensor) -> str | None:
         return 'store the tensor itself under "conv1" (the hook\'s `output`).'
     if captured.grad_fn is not None:
         return "the stored tensor still carries its autograd graph: store output.detach().clone()."
+    with torch.no_grad():
+        expected, by_hand = model.conv1(x.flip(-1)), model.conv1(x)
     if captured.shape != expected.shape:
         return (f"the stored tensor has shape {tuple(captured.shape)}, conv1's output {tuple(expected.shape)}: "
                 "hook `model.conv1` and store its third argument, `output` (not `inputs`).")
-    if not torch.allclose(captured, expected, atol=1e-6):
-        return "the stored tensor is not conv1's output: store the hook's `output` as it is."
-    return None
+    if torch.allclose(captured, expected, atol=1e-6):
+        return None
+    if torch.allclose(captured, by_hand, atol=1e-6):
+        return ("that is model.conv1(x) called by hand. The check's model changes x in its forward before conv1 "
+                "(as a real model may), so only a hook sees what conv1 computed during model(x).")
+    if torch.allclose(captured, expected.relu(), atol=1e-6):
+        return ("the stored map has lost its negative values: in the check's model an in-place ReLU follows conv1 "
+                "and overwrote the tensor you kept. Store a copy: output.detach().clone() (section 5).")
+    return "the stored tensor is not conv1's output: store the hook's `output` as it is, copied."
 
 
 def _failing_pass_problem(function: Callable, model: torch.nn.Module, x: torch.Tensor,
@@ -67,46 +89,52 @@ def _call_leaving_no_hook(function: Callable, model: torch.nn.Module, x: torch.T
     return result
 
 
-# The course's helpers that would do exercise 04.1's work: the exercise writes the hook from scratch.
-_BY_HAND = ("get_feature_maps", "capture")
+# The helpers that would do exercise 04.1's work (the course's and torchvision's): the exercise writes the hook.
+_BY_HAND = ("get_feature_maps", "capture", "create_feature_extractor")
 
 
 def check_capture_conv1(function: Callable) -> CheckResult:
     """Exercise 04.1: capture_conv1(model, x) -> {"conv1": conv1's output}, by a hook removed in `finally`.
 
+    It runs on a SimpleCNN whose forward mirrors x before conv1 and rewrites conv1's output in place after it, so a
+    call of model.conv1(x) by hand, or a stored output.detach() without .clone(), does not pass.
+
     >>> def capture_conv1(model, x):
     ...     store = {}
-    ...     handle = model.conv1.register_forward_hook(lambda m, i, out: store.update(conv1=out.detach()))
+    ...     handle = model.conv1.register_forward_hook(lambda m, i, out: store.update(conv1=out.detach().clone()))
     ...     try:
     ...         model(x)
     ...     finally:
     ...         handle.remove()
     ...     return store
     >>> bool(check_capture_conv1(capture_conv1))
-    ✓ Right: conv1's output, detached, and no hook left on the model, even when the forward pass fails.
+    ✓ Right: conv1's output as the forward pass computed it, copied, and no hook left on the model, even when the
+    forward pass fails.
     True
     """
     if not_answered(function):
         return missing("`capture_conv1`")
     if not callable(function):
         return fail(f"`capture_conv1` should be a function (def ...), not a {type(function).__name__}.")
+    refusal = ("the exercise asks for the hook itself: register_forward_hook on model.conv1, a store, and "
+               "handle.remove().")
     forbidden = calls_any(function, _BY_HAND)
     if forbidden:
-        return fail(f"your `capture_conv1` calls `{forbidden}`; the exercise asks for the hook itself: "
-                    "register_forward_hook, a store, and handle.remove().")
+        return fail(f"your `capture_conv1` calls `{forbidden}`; {refusal}")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(4)
-        model = SimpleCNN().eval()
+        model = _PreparedSimpleCNN().eval()
         x = torch.randn(2, 1, 28, 28)
-    with torch.no_grad():
-        expected = model.conv1(x)
     with forbidding(_BY_HAND, function):
-        result = _call_leaving_no_hook(function, model, x, "a hook is still attached to the model after your "
-                                       "function returned: keep the handle that register_forward_hook returns and "
-                                       "call handle.remove().")
-    if isinstance(result, CheckResult):
-        return result
-    problem = _judge_conv1_capture(result, expected)
+        result = call(function, model, x)
+    if isinstance(result, ByHandError):  # reached another way (inside a helper, getattr): the error names it first
+        return fail(f"your `capture_conv1` reached `{str(result).split('`')[1]}`; {refusal}")
+    if hook_count(model):
+        return fail("a hook is still attached to the model after your function returned: keep the handle that "
+                    "register_forward_hook returns and call handle.remove().")
+    if isinstance(result, Exception):
+        return fail(f"your function raised {type(result).__name__}: {result}")
+    problem = _judge_conv1_capture(result, model, x)
     if problem:
         return fail(problem)
     # conv1 runs, then fc1 gets the wrong size and fails
@@ -116,8 +144,8 @@ def check_capture_conv1(function: Callable) -> CheckResult:
                                        "remove it in a `finally:` block.")
     if failed is not None:  # a failed CheckResult is false: test for None
         return failed
-    return report(True, "Right: conv1's output, detached, and no hook left on the model, even when the forward pass "
-                        "fails.")
+    return report(True, "Right: conv1's output as the forward pass computed it, copied, and no hook left on the "
+                        "model, even when the forward pass fails.")
 
 
 def _shapes_by_hooks(model: torch.nn.Module, x: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:

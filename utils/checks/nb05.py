@@ -16,6 +16,10 @@ from .exercise_models import bar_images, conv2_maps, damaged_simplecnn, held_out
 
 __all__ = ["check_dead_channels", "check_horizontal_channel", "check_frac_zero", "check_seven_to_two"]
 
+# What computes the per-channel statistics that frac_zero (here) and dead_fraction (notebook 06) ask for by hand:
+# the function and the classes behind it (ChannelStatsAccumulator().update(maps); .result() gives them too).
+STATS_HELPERS = ("channel_stats", "ChannelStats", "ChannelStatsAccumulator")
+
 
 def _channel_list(channels: object, count: int) -> list[int] | str:
     """channels (ints, or a boolean mask of `count` values) as sorted ints, or a message saying what is wrong."""
@@ -131,10 +135,10 @@ def _judge_frac_zero(result: object, maps: torch.Tensor, channel: int) -> str | 
 
 def check_frac_zero(function: object) -> CheckResult:
     """Exercise 05.3: frac_zero(maps, channel), the share of one channel's values that the ReLU turns into zero,
-    written without channel_stats (a function that calls it, under any name, is refused before it runs)."""
+    written without channel_stats or the classes behind it (a function that uses one, under any name, is refused)."""
     return run_cases(function, "`frac_zero`", _frac_zero_cases(), _judge_frac_zero,
                      "Right: the share of the channel's values, over every sample and position, that are not "
-                     "positive, so that the ReLU sets them to zero.", by_hand=["channel_stats"])
+                     "positive, so that the ReLU sets them to zero.", by_hand=STATS_HELPERS)
 
 
 def _read(model: torch.nn.Module, strokes: list) -> tuple[int, float] | None:

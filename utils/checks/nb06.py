@@ -7,6 +7,7 @@ from collections.abc import Callable
 import torch
 
 from .core import CheckResult, as_number, run_cases
+from .nb05 import STATS_HELPERS
 
 __all__ = ["check_dead_fraction", "check_class_probe", "check_first_alarm"]
 
@@ -57,10 +58,10 @@ def _judge_dead_fraction(result: object, maps: torch.Tensor) -> str | None:
 
 def check_dead_fraction(function: Callable[[torch.Tensor], float]) -> CheckResult:
     """Exercise 06.1: dead_fraction(maps), the fraction of the channels of (N, C, H, W) maps that are dead, written
-    without channel_stats (a function that calls it, under any name, is refused before it runs)."""
+    without channel_stats or the classes behind it (a function that uses one, under any name, is refused)."""
     return run_cases(function, "`dead_fraction`", _dead_fraction_cases(), _judge_dead_fraction,
                      "Right: a channel counts as dead only if no sample, at no position, makes it positive.",
-                     by_hand=["channel_stats"])
+                     by_hand=STATS_HELPERS)
 
 
 def _label_cases() -> list[tuple[torch.Tensor, int]]:
