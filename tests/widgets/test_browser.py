@@ -15,6 +15,7 @@ test-artifacts/browser/. Skipped without Chromium and Playwright unless COURSE_R
 from __future__ import annotations
 
 import re
+import shutil
 import statistics
 
 import pytest
@@ -236,6 +237,26 @@ def test_notebook_01_playground_weights_box_and_formula_as_a_newcomer_meets_them
         assert "(0 − 1)" not in text and "not a kernel yet" in text, text
         assert "Cannot convolve" in playground.locator(".course-playground-note").first.inner_text()
         page.screenshot(path=str(ARTIFACTS / "playground_bad_weights.png"))
+
+
+def test_notebook_01_opened_shows_its_stored_answers_folded_until_clicked(jupyterlab):
+    """Second expert read: whoever opened a notebook saw each answer under its question before predicting. Opened
+    (not run) in JupyterLab, 01's stored answers are closed; a click opens one."""
+    url, browser, folder = jupyterlab
+    shutil.copy(NOTEBOOK_01, folder / "folded.ipynb")
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    try:
+        with lab.screenshot_on_failure(page, ARTIFACTS / "failure_folded.png"):
+            page.goto(f"{url}/lab/workspaces/folded/tree/folded.ipynb")
+            details = page.locator(".jp-OutputArea-output details").first
+            details.wait_for(state="attached", timeout=60_000)
+            details.scroll_into_view_if_needed()
+            answer = details.locator("pre")
+            assert details.locator("summary").is_visible() and not answer.is_visible()
+            details.locator("summary").click()
+            assert answer.is_visible() and "The answer:" in answer.inner_text()
+    finally:
+        page.close()
 
 
 def test_without_chromium_it_skips_with_how_to_enable_or_fails_in_ci(monkeypatch, tmp_path):
