@@ -99,7 +99,6 @@ class FoldedAnswer(CheckResult):
         from IPython.display import display
 
         self.ok, self.message = True, message
-        text = wrap(message)
         folded = (f'<details><summary>{html.escape(FOLDED)}</summary><pre style="white-space: pre-wrap">'
-                  f"{html.escape(text)}</pre></details>")
-        display({"text/plain": text, "text/html": folded}, raw=True)
+                  f"{html.escape(message)}</pre></details>")  # the page wraps it at its own width
+        display({"text/plain": wrap(message), "text/html": folded}, raw=True)
