@@ -79,3 +79,25 @@ def test_a_shape_is_a_tuple_or_list_of_whole_numbers(capsys):
     assert not reveal((8, 16, 12, 12), (8, 32, 4, 4), "pool's second call.")
     result = reveal("(8, 32, 4, 4)", (8, 32, 4, 4), "pool's second call.")
     assert not result and "a tuple of whole numbers" in result.message and "second call" not in result.message
+
+
+def test_in_a_notebook_an_unanswered_prediction_shows_the_answer_folded(monkeypatch, capsys):
+    """Notebooks are stored with outputs: under each question a learner who opens one meets a closed <details>."""
+    import IPython
+    import IPython.display
+
+    class ZMQInteractiveShell:  # what get_ipython() returns in a Jupyter kernel
+        pass
+
+    shown = []
+    monkeypatch.setattr(IPython, "get_ipython", ZMQInteractiveShell)
+    monkeypatch.setattr(IPython.display, "display", lambda bundle, raw: shown.append(bundle))
+    assert reveal(None, "no", WHY, choices=("yes", "no"))
+    (bundle,) = shown
+    assert bundle["text/plain"] == f"→ The answer: no. {WHY}" and capsys.readouterr().out == ""
+    summary, answer = bundle["text/html"].split("</summary>")
+    assert summary.startswith("<details><summary>") and "no" not in summary.split("(")[0].lower().split()
+    assert "The answer: no." in answer and answer.endswith("</details>")
+    assert not reveal("yes", "no", WHY, choices=("yes", "no")) and len(shown) == 1  # a verdict is shown open
+    assert "You predicted yes" in capsys.readouterr().out
+

@@ -1,5 +1,7 @@
-"""A figure that a helper returns shows only as its cell's last expression (expert re-measure of issue 28: 02's
-clipped maps never appeared, because a print followed the call). No notebook may drop one."""
+"""What a notebook's stored outputs show. A figure that a helper returns shows only as its cell's last expression
+(expert re-measure of issue 28: 02's clipped maps never appeared, because a print followed the call): no notebook
+may drop one. The answer to a question the learner predicts is stored folded (second expert read: "→ The answer"
+sat open under every prompt for anyone who opened a notebook before running it)."""
 
 from __future__ import annotations
 
@@ -38,3 +40,14 @@ def test_no_cell_drops_a_figure(notebook):
                for name in dropped_figures("".join(cell["source"]))]
     assert not dropped, f"{notebook}: cell(s) {dropped} call a helper whose figure never shows; make it the " \
                         "cell's last expression or display(fig) it"
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_every_stored_answer_is_folded(notebook):
+    cells = json.loads((ROOT / "notebooks" / notebook).read_text(encoding="utf-8"))["cells"]
+    open_answers = [i for i, cell in enumerate(cells) for output in cell.get("outputs", [])
+                    if "→ The answer:" in "".join(output.get("text", ""))
+                    or ("→ The answer:" in "".join(output.get("data", {}).get("text/plain", ""))
+                        and "<details>" not in "".join(output["data"].get("text/html", "")))]
+    assert not open_answers, f"{notebook}: cell(s) {open_answers} store the answer open under the question; " \
+                             "reveal() folds it in a notebook: re-run the notebook (make notebooks NB=...)"

@@ -80,6 +80,18 @@ def test_generated_cells_and_outline_are_in_sync():
     assert sync_notebooks.sync(write=False) == [], "run `make sync` (python tools/sync_notebooks.py)"
 
 
+def test_predict_then_reveal_cells_and_only_they_open_folded():
+    """Second expert read: a notebook opened before it runs showed each question's evidence under it."""
+    import nbformat
+
+    cells = [nbformat.v4.new_code_cell("print(x)\nreveal(guess, 2, 'why')"),
+             nbformat.v4.new_code_cell("for g in guesses:\n    reveal(g, 2, 'why')"),
+             nbformat.v4.new_code_cell("from utils.checks import reveal\nprint(1)", metadata={"tags": ["hide-output"]})]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    assert sync_notebooks.fold_reveals(notebook) and not sync_notebooks.fold_reveals(notebook)
+    assert [c.metadata for c in cells] == [{"jupyter": {"outputs_hidden": True}, "tags": ["hide-output"]}] * 2 + [{}]
+
+
 @pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT / "notebooks")))
 def test_notebook_is_committed_run_and_clean(path):
     nb = nbformat.read(path, as_version=4)

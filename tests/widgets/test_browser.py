@@ -15,6 +15,7 @@ test-artifacts/browser/. Skipped without Chromium and Playwright unless COURSE_R
 from __future__ import annotations
 
 import re
+import shutil
 import statistics
 
 import pytest
@@ -240,6 +241,30 @@ def test_notebook_01_playground_weights_box_and_formula_as_a_newcomer_meets_them
         assert "(0 − 1)" not in text and "not a kernel yet" in text, text
         assert "Cannot convolve" in playground.locator(".course-playground-note").first.inner_text()
         page.screenshot(path=str(ARTIFACTS / "playground_bad_weights.png"))
+
+
+def test_notebook_01_opened_shows_its_questions_before_their_answers(jupyterlab):
+    """Second expert read: whoever opened a notebook saw each question's evidence and answer under it. Opened (not
+    run) in JupyterLab, 01's predict-then-reveal cells show their outputs collapsed; expanded, the answer is still
+    closed, and a click on it opens it."""
+    url, browser, folder = jupyterlab
+    shutil.copy(NOTEBOOK_01, folder / "folded.ipynb")
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    try:
+        with lab.screenshot_on_failure(page, ARTIFACTS / "failure_folded.png"):
+            page.goto(f"{url}/lab/workspaces/folded/tree/folded.ipynb")
+            cell = page.locator(".jp-Notebook .jp-CodeCell", has_text="reveal(map_width").first
+            cell.wait_for(timeout=60_000)
+            cell.scroll_into_view_if_needed()
+            placeholder = cell.locator(".jp-OutputPlaceholder")
+            assert placeholder.is_visible() and not cell.locator(".jp-OutputArea").is_visible()
+            placeholder.click()
+            details = cell.locator(".jp-OutputArea-output details")
+            assert details.locator("summary").is_visible() and not details.locator("pre").is_visible()
+            details.locator("summary").click()
+            assert details.locator("pre").is_visible() and "The answer: 24" in details.locator("pre").inner_text()
+    finally:
+        page.close()
 
 
 def test_without_chromium_it_skips_with_how_to_enable_or_fails_in_ci(monkeypatch, tmp_path):

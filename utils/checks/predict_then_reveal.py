@@ -1,15 +1,20 @@
 """Predict, then see: the learner records a prediction before the cell that reveals the answer.
 
-An unanswered prediction still reveals (so a notebook runs top to bottom). A prediction of the wrong kind (the
-string "2" where a number is asked, True where "yes" or "no" is) is not revealed: the message says what kind of
-answer the question takes and asks again, so a typo does not spend the learner's one chance to predict.
+An unanswered prediction still reveals (so a notebook runs top to bottom), folded in a notebook: the notebooks are
+stored with their outputs, and a learner who opens one on GitHub, Colab or Binder should meet a closed "show the
+answer" under each question, not the answer. A prediction of the wrong kind (the string "2" where a number is
+asked, True where "yes" or "no" is) is not revealed: the message says what kind of answer the question takes and
+asks again, so a typo does not spend the learner's one chance to predict.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
-from .core import CheckResult
+from .core import CheckResult, wrap
+
+FOLDED = "Show the answer (after you have predicted)"
 
 __all__ = ["reveal"]
 
@@ -69,7 +74,7 @@ def reveal(prediction: object, answer: object, why: str, *, choices: Sequence[st
     if choices is not None and _normalise(answer) not in [_normalise(c) for c in choices]:
         raise ValueError(f"reveal: the answer {answer!r} is not one of choices {tuple(choices)!r}")
     if prediction is None:
-        return CheckResult(True, f"→ The answer: {answer}. {why}")
+        return FoldedAnswer(f"→ The answer: {answer}. {why}")
     valid = _normalise(prediction) in [_normalise(c) for c in choices] if choices else True
     held = _matches(prediction, answer, tolerance) if valid else None
     if held is None:
@@ -79,3 +84,21 @@ def reveal(prediction: object, answer: object, why: str, *, choices: Sequence[st
     if held:
         return CheckResult(True, f"✓ Your prediction held: {answer}. {why}")
     return CheckResult(False, f"✗ You predicted {prediction}; the answer: {answer}. {why}")
+
+
+class FoldedAnswer(CheckResult):
+    """The answer to a question nobody predicted: printed as usual outside a notebook; in a notebook shown as a
+    closed HTML <details> that opens on a click, with the same text as its plain-text form."""
+
+    def __init__(self, message: str) -> None:
+        from IPython import get_ipython  # here, not at the top: `import utils` stays fast
+
+        if type(get_ipython()).__name__ != "ZMQInteractiveShell":  # not a Jupyter kernel: print
+            super().__init__(True, message)
+            return
+        from IPython.display import display
+
+        self.ok, self.message = True, message
+        folded = (f'<details><summary>{html.escape(FOLDED)}</summary><pre style="white-space: pre-wrap">'
+                  f"{html.escape(message)}</pre></details>")  # the page wraps it at its own width
+        display({"text/plain": wrap(message), "text/html": folded}, raw=True)
