@@ -4,6 +4,7 @@ directions, and the smallest epsilon that flips a digit."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -48,7 +49,7 @@ def _judge_targeted(result: object, model: nn.Module, x: torch.Tensor, target: i
         return f"return the moved images, a tensor of the same shape as x {tuple(x.shape)}, got {shape}."
     result = result.detach().float()
 
-    def same(**mistake: bool | int) -> bool:
+    def same(**mistake: Any) -> bool:  # one of _steps' keywords
         return torch.allclose(result, _steps(model, x, target, epsilon, steps, step_size, **mistake), atol=1e-6)
 
     if same():
