@@ -15,6 +15,7 @@ import numbers
 import sys
 import types
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -102,12 +103,14 @@ class _Search:
     Objects are compared by identity, so a learner's own function that happens to be called `output_size` is not
     the course's."""
 
-    def __init__(self, forbidden: dict[int, tuple[Any, str]]) -> None:
-        self.forbidden, self.budget = forbidden, 5000
+    def __init__(self, forbidden: dict[int, tuple[Any, str]], names: Iterable[str] = ()) -> None:
+        self.forbidden, self.names, self.budget = forbidden, set(names), 5000
         self.seen: set[int] = set()
 
     def hit(self, value: object) -> str | None:
         """The forbidden name `value` is (an operator's overload counts as its operator), else None."""
+        if isinstance(value, _Imported):  # `from torchvision... import create_feature_extractor` in the function
+            return value.name if value.name in self.names else None
         if isinstance(value, torch._ops.OpOverload):
             value = value.overloadpacket
         known = self.forbidden.get(id(value))
@@ -166,6 +169,13 @@ class _Search:
         return self.find_all(held + _names_in(function.__code__, function.__globals__, cells), depth)
 
 
+@dataclass(frozen=True)
+class _Imported:
+    """A name a function imports itself (`from module import name`): matched by name, not identity."""
+
+    name: str
+
+
 def _names_in(code: types.CodeType, scope: dict[str, Any], cells: dict[str, Any]) -> list[Any]:
     """What the global and closure names in `code` (nested functions and lambdas included) hold now, with attribute
     chains on modules and classes followed: `F.conv2d` gives F and F.conv2d, `torch.ops.aten.convolution` each step."""
@@ -181,6 +191,10 @@ def _names_in(code: types.CodeType, scope: dict[str, Any], cells: dict[str, Any]
                 continue
             if op in ("LOAD_GLOBAL", "LOAD_NAME") and isinstance(name, str):
                 value = scope.get(name, getattr(builtins, name, _MISSING))
+            elif op == "IMPORT_FROM" and isinstance(name, str):  # its module may not be imported yet: by name
+                values.append(_Imported(name))
+                value = _MISSING
+                continue
             elif op in ("LOAD_DEREF", "LOAD_CLASSDEREF") and isinstance(name, str):
                 value = cells.get(name, _MISSING)
             elif op in ("LOAD_ATTR", "LOAD_METHOD") and isinstance(name, str) and \
@@ -213,7 +227,8 @@ def calls_any(function: object, names: Iterable[str]) -> str | None:
     >>> calls_any(output_size, ["output_size"]) is None
     True
     """
-    return _Search(_forbidden_objects(names)).find(function)
+    names = tuple(names)
+    return _Search(_forbidden_objects(names), names).find(function)
 
 
 class ByHandError(RuntimeError):
