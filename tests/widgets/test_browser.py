@@ -239,7 +239,9 @@ def test_notebook_01_playground_weights_box_and_formula_as_a_newcomer_meets_them
                                timeout=lab.REDRAW_S * 1000)
         text = formula.inner_text()
         assert "(0 − 1)" not in text and "not a kernel yet" in text, text
-        assert "Cannot convolve" in playground.locator(".course-playground-note").first.inner_text()
+        note = playground.locator(".course-playground-note").first  # written by Python: a round trip later
+        page.wait_for_function("note => note.innerText.includes('Cannot convolve')", arg=note.element_handle(),
+                               timeout=lab.REDRAW_S * 1000)
         page.screenshot(path=str(ARTIFACTS / "playground_bad_weights.png"))
 
 
