@@ -80,16 +80,21 @@ def test_generated_cells_and_outline_are_in_sync():
     assert sync_notebooks.sync(write=False) == [], "run `make sync` (python tools/sync_notebooks.py)"
 
 
-def test_predict_then_reveal_cells_and_only_they_open_folded():
-    """Second expert read: a notebook opened before it runs showed each question's evidence under it."""
+def test_what_answers_a_prediction_and_only_that_opens_folded():
+    """Second and third expert reads: a notebook opened before it runs showed each question's evidence under it.
+    Folded: the cells from the one after the prediction is written to the reveal; not the prediction, not others."""
     import nbformat
 
-    cells = [nbformat.v4.new_code_cell("print(x)\nreveal(guess, 2, 'why')"),
-             nbformat.v4.new_code_cell("for g in guesses:\n    reveal(g, 2, 'why')"),
-             nbformat.v4.new_code_cell("from utils.checks import reveal\nprint(1)", metadata={"tags": ["hide-output"]})]
-    notebook = nbformat.v4.new_notebook(cells=cells)
+    new = nbformat.v4
+    cells = [new.new_code_cell("print('before')"), new.new_code_cell("guess = None  # your prediction"),
+             new.new_markdown_cell("Now look:"), new.new_code_cell("plot(maps)"),
+             new.new_code_cell("print(x)\nreveal(guess, 2, 'why')"),
+             new.new_code_cell("for g in guesses:\n    reveal(g, 2, 'why')"),
+             new.new_code_cell("print(1)", metadata={"tags": ["hide-output"], "jupyter": {"outputs_hidden": True}})]
+    notebook = new.new_notebook(cells=cells)
     assert sync_notebooks.fold_reveals(notebook) and not sync_notebooks.fold_reveals(notebook)
-    assert [c.metadata for c in cells] == [{"jupyter": {"outputs_hidden": True}, "tags": ["hide-output"]}] * 2 + [{}]
+    folded = {"jupyter": {"outputs_hidden": True}, "tags": ["hide-output"]}
+    assert [c.metadata for c in cells] == [{}, {}, {}, folded, folded, folded, {}]
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT / "notebooks")))
