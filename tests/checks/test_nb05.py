@@ -167,6 +167,7 @@ def test_tuples_of_strokes_work_too():
     ([[(140, 40), (140, 240)], [(125, 245), (210, 245)]], "not a 7"),  # starts from a 1
     ([SEVEN, [(100, 150), (170, 150)]], "still read as a 7"),  # a crossbar: still a 7
     ([SEVEN, [(40, 245), (125, 245)]], "not a 2"),  # a long bar to the left: a 3 (91%)
+    ([SEVEN, [(80, 90), (140, 40), (200, 90), (80, 240), (210, 240)]], "bends"),  # a whole 2 (93%) in one stroke
 ])
 def test_wrong_drawings_get_a_hint_and_never_raise(capsys, strokes, hint):
     assert not check_seven_to_two(strokes)

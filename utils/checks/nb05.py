@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
 import torch
 
 from ..analysis.stats import channel_stats
@@ -150,9 +151,22 @@ def _read(model: torch.nn.Module, strokes: list) -> tuple[int, float] | None:
     return view.predicted, float(view.probabilities.max())
 
 
+def _bend(stroke: object) -> float | None:
+    """A stroke's path length over the distance between its ends (1 for a straight line); None when unreadable."""
+    try:
+        points = np.asarray(stroke, dtype=float).reshape(-1, 2)
+    except (TypeError, ValueError):
+        return None
+    if len(points) < 2 or not np.isfinite(points).all():
+        return None
+    chord = float(np.linalg.norm(points[-1] - points[0]))
+    path = float(np.linalg.norm(np.diff(points, axis=0), axis=1).sum())
+    return path / chord if chord > 0 else (1.0 if path == 0 else float("inf"))
+
+
 def check_seven_to_two(strokes: object) -> CheckResult:
     """Exercise 05.5: strokes (canvas pixels, as `pad.draw` takes them) that the trained model reads as a 7
-    without their last stroke and as a 2 with it."""
+    without their last stroke and as a 2 with it; the last stroke straight (a whole 2 in one stroke is not it)."""
     if not_answered(strokes):
         return missing("`seven_to_two`")
     if isinstance(strokes, (str, bytes)) or not isinstance(strokes, (list, tuple)):
@@ -162,6 +176,10 @@ def check_seven_to_two(strokes: object) -> CheckResult:
         return fail("give at least two strokes: the 7 first, then the one stroke that turns it into a 2.")
     if isinstance(strokes[-1], (list, tuple)) and not strokes[-1]:
         return fail("your last stroke has no points: give it at least two (x, y) points.")
+    bent = _bend(strokes[-1])
+    if bent is not None and bent > 1.1:
+        return fail(f"your last stroke bends (its path is {bent:.1f} times as long as the line between its ends): "
+                    "the exercise adds one straight stroke, a line from one point to another.")
     model = load_trained_simplecnn()
     try:
         before, after = _read(model, list(strokes[:-1])), _read(model, list(strokes))
