@@ -82,7 +82,8 @@ def test_generated_cells_and_outline_are_in_sync():
 
 def test_what_answers_a_prediction_and_only_that_opens_folded():
     """Second and third expert reads: a notebook opened before it runs showed each question's evidence under it.
-    Folded: the cells from the one after the prediction is written to the reveal; not the prediction, not others."""
+    Folded: the outputs of the cells from the one after the prediction is written to the reveal, and the reveal's
+    code (its explanation states the answer); not the prediction, not others."""
     import nbformat
 
     new = nbformat.v4
@@ -94,7 +95,8 @@ def test_what_answers_a_prediction_and_only_that_opens_folded():
     notebook = new.new_notebook(cells=cells)
     assert sync_notebooks.fold_reveals(notebook) and not sync_notebooks.fold_reveals(notebook)
     folded = {"jupyter": {"outputs_hidden": True}, "tags": ["hide-output"]}
-    assert [c.metadata for c in cells] == [{}, {}, {}, folded, folded, folded, {}]
+    reveal = {"jupyter": {"outputs_hidden": True, "source_hidden": True}, "tags": ["hide-output", "hide-input"]}
+    assert [c.metadata for c in cells] == [{}, {}, {}, folded, reveal, reveal, {}]
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(ROOT / "notebooks")))

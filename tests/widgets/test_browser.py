@@ -247,7 +247,7 @@ def test_notebook_01_playground_weights_box_and_formula_as_a_newcomer_meets_them
 
 def test_notebook_01_opened_shows_its_questions_before_their_answers(jupyterlab):
     """Second expert read: whoever opened a notebook saw each question's evidence and answer under it. Opened (not
-    run) in JupyterLab, 01's predict-then-reveal cells show their outputs collapsed; expanded, the answer is still
+    run) in JupyterLab, 01's reveal cell shows its code and its outputs collapsed; expanded, the answer is still
     closed, and a click on it opens it."""
     url, browser, folder = jupyterlab
     shutil.copy(NOTEBOOK_01, folder / "folded.ipynb")
@@ -255,9 +255,14 @@ def test_notebook_01_opened_shows_its_questions_before_their_answers(jupyterlab)
     try:
         with lab.screenshot_on_failure(page, ARTIFACTS / "failure_folded.png"):
             page.goto(f"{url}/lab/workspaces/folded/tree/folded.ipynb")
-            cell = page.locator(".jp-Notebook .jp-CodeCell", has_text="reveal(map_width").first
-            cell.wait_for(timeout=60_000)
+            prediction = page.locator(".jp-Notebook .jp-CodeCell", has_text="map_width = None").first
+            prediction.wait_for(timeout=60_000)
+            cell = prediction.locator("xpath=following-sibling::div[contains(@class, 'jp-CodeCell')][1]")
             cell.scroll_into_view_if_needed()
+            assert cell.locator(".jp-InputPlaceholder").is_visible(), "the reveal's code states the answer: folded"
+            assert not cell.locator(".jp-InputArea-editor").is_visible()
+            assert not cell.locator(".jp-OutputArea").is_visible()
+            cell.locator(".jp-InputPlaceholder").click()
             placeholder = cell.locator(".jp-OutputPlaceholder")
             assert placeholder.is_visible() and not cell.locator(".jp-OutputArea").is_visible()
             placeholder.click()
