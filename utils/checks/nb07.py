@@ -132,9 +132,9 @@ def _without_autograd(function: object) -> object:
 def check_linear_saliency(function: Callable[..., torch.Tensor]) -> CheckResult:
     """Exercise 07.1: linear_saliency(weight, p, target) -> the (28, 28) map |d p[target] / d x| of the
     probability p = softmax(weight @ x.flatten() + bias), weight (10, 784), from the weights and the probabilities
-    p (10,) alone (the map depends on x only through p). The formula has to be worked out: the check refuses a
-    function that uses autograd (by name, and while it runs), since autograd through a softmax rebuilt from p
-    would give the same numbers.
+    p (10,) alone. The formula has to be worked out: the check refuses a function that uses autograd (by name, and
+    while it runs), since autograd through a softmax rebuilt from p would give the same numbers. Its message on
+    success does not answer the exercise's question (why this map depends on x).
 
     >>> def by_hand(weight, p, target):
     ...     return (p[target] * (weight[target] - p @ weight)).abs().reshape(28, 28)
