@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy
 import pytest
 import torch
 
@@ -121,6 +122,36 @@ def test_correlation(capsys):
     assert_fails(capsys, checks.check_correlation(lambda a, b: abs(right(a, b))), "sign")
     per_row = lambda a, b: torch.stack([right(x, y) for x, y in zip(a, b)])  # noqa: E731
     assert_fails(capsys, checks.check_correlation(per_row), "ONE correlation")
+
+
+def test_correlation_refuses_scipy(capsys):
+    """The exercise ranks by hand: scipy's Spearman correlation and ranks, right outside the check, are refused in
+    it however the learner's function reaches them (module attribute, a name imported before, a default argument),
+    and work again after."""
+    scipy_stats = pytest.importorskip("scipy.stats")
+    from scipy.stats import rankdata, spearmanr
+    from scipy.stats.mstats import spearmanr as masked_spearmanr
+
+    def by_ranks(a, b, rank=rankdata):
+        return float(numpy.corrcoef(rank(a.flatten()), rank(b.flatten()))[0, 1])
+
+    routes = [lambda a, b: float(scipy_stats.spearmanr(a.flatten(), b.flatten())[0]),  # the expert's route
+              lambda a, b: float(spearmanr(a.flatten(), b.flatten())[0]),
+              lambda a, b: float(masked_spearmanr(a.flatten(), b.flatten())[0]), by_ranks]
+    a, b = _correlation_cases()[2]
+    ranks = torch.stack([a.flatten().argsort().argsort(), b.flatten().argsort().argsort()]).double()
+    expected = float(torch.corrcoef(ranks)[0, 1])
+    for route in routes:
+        assert abs(route(a, b) - expected) < 1e-6  # right outside the check
+        assert_fails(capsys, checks.check_correlation(route), "refuses scipy's spearmanr and rankdata")
+    for route in routes:  # put back
+        assert abs(route(a, b) - expected) < 1e-6
+
+
+def test_linear_saliency_success_keeps_the_why(capsys):
+    """Exercise 1 asks why the probability's saliency depends on x: the success message asks it, not answers it."""
+    ok, message = outcome(capsys, checks.check_linear_saliency(_by_hand))
+    assert ok and "Why?" in message and "depends on x" not in message, message
 
 
 def test_correlation_cases_have_no_ties():

@@ -1,9 +1,11 @@
 """Checks for notebook 07, Beyond feature maps: a probability's saliency by the chain rule (autograd refused), a rank
-correlation, attention weights by hand (the layer and the functions behind it refused)."""
+correlation (scipy's refused), attention weights by hand (the layer and the functions behind it refused)."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -130,9 +132,9 @@ def _without_autograd(function: object) -> object:
 def check_linear_saliency(function: Callable[..., torch.Tensor]) -> CheckResult:
     """Exercise 07.1: linear_saliency(weight, p, target) -> the (28, 28) map |d p[target] / d x| of the
     probability p = softmax(weight @ x.flatten() + bias), weight (10, 784), from the weights and the probabilities
-    p (10,) alone (the map depends on x only through p). The formula has to be worked out: the check refuses a
-    function that uses autograd (by name, and while it runs), since autograd through a softmax rebuilt from p
-    would give the same numbers.
+    p (10,) alone. The formula has to be worked out: the check refuses a function that uses autograd (by name, and
+    while it runs), since autograd through a softmax rebuilt from p would give the same numbers. Its message on
+    success does not answer the exercise's question (why this map depends on x).
 
     >>> def by_hand(weight, p, target):
     ...     return (p[target] * (weight[target] - p @ weight)).abs().reshape(28, 28)
@@ -149,8 +151,8 @@ def check_linear_saliency(function: Callable[..., torch.Tensor]) -> CheckResult:
     return run_cases(_without_autograd(function), "`linear_saliency`",
                      [(weight, probabilities[0], 3), (weight, probabilities[1], 3), (weight, probabilities[0], 8)],
                      _judge_saliency,
-                     "Right: p_t (w_t - sum_k p_k w_k). The logit's saliency is the same for every input; the "
-                     "probability's is not, because every other class's share p_k depends on x.")
+                     "Right: p_t (w_t - sum_k p_k w_k). Now the exercise's question: the logit's saliency is the "
+                     "same for every input, this one is not. Why?")
 
 
 def _ranks(values: torch.Tensor) -> torch.Tensor:
@@ -190,9 +192,26 @@ def _correlation_cases() -> list[tuple[torch.Tensor, torch.Tensor]]:
     return [(a, b) for b in ((5 * a).exp(), -a, a + noise, noise)]
 
 
+# Spearman's correlation and ranks ready-made: scipy's (installed with scikit-learn). The exercise builds them.
+_NO_READY_MADE = ("the check refuses scipy's spearmanr and rankdata in `correlation`: rank each map's values "
+                  "yourself with tensor operations, then correlate the ranks.")
+
+
+def _scipy_ranking() -> list[Callable[..., Any]]:
+    """scipy.stats' and scipy.stats.mstats' spearmanr and rankdata, the functions themselves, so that `_refusing`
+    can switch them off whatever name reaches them; none where scipy is not installed."""
+    try:
+        spaces = [importlib.import_module(name) for name in ("scipy.stats", "scipy.stats.mstats")]
+    except ImportError:
+        return []
+    found = [getattr(space, name, None) for space in spaces for name in ("spearmanr", "rankdata")]
+    return [f for f in found if isinstance(f, types.FunctionType) and not f.__code__.co_freevars]  # swappable
+
+
 def check_correlation(function: Callable[[torch.Tensor, torch.Tensor], float]) -> CheckResult:
     """Exercise 07.2: correlation(a, b) -> the Spearman rank correlation of two maps of the same shape (the
-    Pearson correlation of their values' ranks), one number.
+    Pearson correlation of their values' ranks), one number, with the ranks computed by the learner: scipy's
+    spearmanr and rankdata refuse to run while the check does.
 
     >>> def ranked(a, b):
     ...     a, b = a.flatten().argsort().argsort().double(), b.flatten().argsort().argsort().double()
@@ -201,7 +220,7 @@ def check_correlation(function: Callable[[torch.Tensor, torch.Tensor], float]) -
     ✓ Right: ...
     True
     """
-    return run_cases(function, "`correlation`", _correlation_cases(),
+    return run_cases(_guarded(function, _scipy_ranking(), (), _NO_READY_MADE), "`correlation`", _correlation_cases(),
                      _judge_correlation,
                      "Right: 1 for any increasing function of the map (not only a scaled copy), -1 for the "
                      "negative, near 0 for unrelated noise.")
