@@ -154,7 +154,9 @@ def _judge_conv(result: object, image: torch.Tensor, kernel: torch.Tensor) -> st
 
 def check_conv2d_by_hand(function: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:
     """Exercise 01.3: conv2d(image, kernel) for one 2-D image and kernel, stride 1, no padding, like F.conv2d, on
-    4 shapes. By hand: a function that calls or holds any of PyTorch's convolutions (CONVOLUTION) is refused.
+    4 shapes. By hand: a function that calls or holds any of PyTorch's convolutions (CONVOLUTION, numpy's and
+    scipy's included) is refused, and while it runs the dispatcher refuses every convolution operator, however it
+    is reached (torch._C, torch.ops.mkldnn, a reference cached beforehand).
 
     >>> bool(check_conv2d_by_hand(lambda image, kernel, f=F.conv_transpose2d: f(image, kernel)))
     ✗ Not yet: your `conv2d` calls `conv_transpose2d`; the exercise asks you to write it by
