@@ -85,9 +85,11 @@ def test_calls_any_compares_objects_not_names():
 
 def test_every_convolution_name_is_one_of_torchs_entry_points():
     """CONVOLUTION names what this torch has: each name is found somewhere `forbidding` looks (a misspelt name would
-    forbid nothing)."""
+    forbid nothing). The scipy names are looked for once scipy.signal and scipy.ndimage are imported."""
     from utils.checks.by_hand import CONVOLUTION, _forbidden_objects
 
+    pytest.importorskip("scipy.signal")
+    pytest.importorskip("scipy.ndimage")
     found = {name for _, name in _forbidden_objects(CONVOLUTION).values()}
     assert set(CONVOLUTION) - found == set()
 
@@ -104,3 +106,25 @@ def test_forbidding_catches_a_global_alias_and_puts_everything_back():
                 call(torch.zeros(1, 1, 1, 5, 5), torch.zeros(1, 1, 1, 3, 3))
     assert scope["my_conv"] is F.conv2d and F.conv_transpose3d is torch.conv_transpose3d
     assert F.conv2d(torch.ones(1, 1, 3, 3), torch.ones(1, 1, 3, 3)).item() == 9
+
+
+def test_the_dispatcher_refuses_convolution_operators_and_nothing_else():
+    """Third read, item 3: with a convolution forbidden, the dispatcher refuses the operator however it is reached
+    (no Python name to replace); the learner's arithmetic runs, and nothing is refused after the block."""
+    from utils.checks.by_hand import CONVOLUTION, CONVOLUTION_OPERATOR, ByHandError, forbidding
+
+    image, kernel = torch.ones(1, 1, 4, 4), torch.ones(1, 1, 3, 3)
+    with forbidding(CONVOLUTION):
+        with pytest.raises(ByHandError, match="by hand"):
+            torch._C._VariableFunctions.conv2d(image, kernel)
+        with pytest.raises(ByHandError, match="by hand"):  # refused before mkldnn runs it
+            torch.ops.mkldnn._convolution_pointwise(image, kernel, None, [0, 0], [1, 1], [1, 1], 1, "none", [], "")
+        patches = image[0, 0].unfold(0, 3, 1).unfold(1, 3, 1)  # tensor arithmetic is allowed
+        assert ((patches * kernel[0, 0]).sum((-1, -2)) == 9).all()
+    with forbidding(["normalize_maps"]):  # no convolution named: no operator refused
+        assert F.conv2d(image, kernel).sum().item() == 36
+    assert torch._C._VariableFunctions.conv2d(image, kernel).sum().item() == 36
+    names = ["convolution", "_convolution", "_convolution_pointwise", "conv2d", "_conv_depthwise2d", "conv_tbc",
+             "mkldnn_convolution", "slow_conv3d", "thnn_conv2d"]
+    assert all(CONVOLUTION_OPERATOR.search(name) for name in names)
+    assert not any(CONVOLUTION_OPERATOR.search(name) for name in ["_convert_indices_from_coo_to_csr", "conj", "cos"])

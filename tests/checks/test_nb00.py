@@ -32,14 +32,14 @@ def test_the_answer_is_what_the_dataset_gives():
 
 
 @pytest.mark.parametrize("wrong,hint", [
-    (51, "value in the file"), (0.2, "after ToTensor only"), (0.6, "wrong sign"), (-0.3, "divides by the std"),
-    (-0.5, "ToTensor divides by 255"), ("-0.6", "one number"), ([-0.6], "one number"),
+    (51, "value in the file"), (0.2, "after ToTensor only"), (0.6, "the value minus the mean, in that order"),
+    (-0.3, "divides by the std"), (-0.5, "ToTensor divides by 255"), ("-0.6", "one number"), ([-0.6], "one number"),
 ])
 def test_wrong_answers_get_a_hint_and_never_the_answer(wrong, hint, capsys):
     result = check_transformed_pixel(wrong)
     assert not result
     assert hint in result.message
-    assert "-0.6" not in result.message
+    assert "0.6" not in result.message and "size" not in result.message  # neither the answer nor its magnitude
 
 
 def test_unanswered():

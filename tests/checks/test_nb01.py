@@ -223,3 +223,64 @@ def test_the_inverse_cases_are_what_nn_conv2d_gives(capsys):
     for (out, *layer), size in cases:
         assert rows(size, *layer) == out and rows(size - 1, *layer) != out, (out, layer, size)
     assert sum(size == 1 for _, size in cases) > 0
+    assert len(cases) < 4 * 4 * 3 * 3 * 3  # settings no input reaches are left out (item 6), and the report says so
+    assert all(any(rows(n, *layer) == out for n in range(1, 80)) for (out, *layer), _ in cases)
+
+
+# Third expert read, item 3: routes to the ATen convolution that no Python name covers. The dispatcher refuses the
+# operator itself while the learner's function runs; scipy's correlate2d is refused by name.
+_CACHED = [torch.nn.functional.conv2d]
+
+
+def _variable_functions(image, kernel):
+    return torch._C._VariableFunctions.conv2d(image[None, None], kernel[None, None])[0, 0]
+
+
+def _variable_functions_by_getattr(image, kernel):
+    return getattr(torch._C, "_Variable" + "Functions").conv2d(image[None, None], kernel[None, None])[0, 0]
+
+
+def _mkldnn(image, kernel):
+    return torch.ops.mkldnn._convolution_pointwise(image[None, None], kernel[None, None], None, [0, 0], [1, 1],
+                                                   [1, 1], 1, "none", [], "")[0, 0]
+
+
+def _cached(image, kernel):
+    return globals()["_CAC" + "HED"][0](image[None, None], kernel[None, None])[0, 0]
+
+
+def _scipy(image, kernel):
+    signal = pytest.importorskip("scipy.signal")
+    return torch.as_tensor(getattr(signal, "correlate" + "2d")(image.numpy(), kernel.numpy(), mode="valid"))
+
+
+@pytest.mark.parametrize("bypass", [_variable_functions, _variable_functions_by_getattr, _mkldnn, _cached, _scipy],
+                         ids=["_VariableFunctions", "getattr-_VariableFunctions", "mkldnn", "cached", "scipy"])
+def test_conv2d_by_hand_refuses_the_operator_however_it_is_reached(capsys, bypass):
+    from utils.checks import check_conv2d_by_hand
+
+    image, kernel = torch.randn(6, 9), torch.randn(2, 4)
+    try:
+        computed = bypass(image, kernel)
+    except RuntimeError as error:  # a torch built without mkldnn: nothing to refuse
+        pytest.skip(str(error))
+    assert torch.allclose(computed.float(), torch.nn.functional.conv2d(image[None, None], kernel[None, None])[0, 0],
+                          atol=1e-5)  # each computes F.conv2d's numbers: a real leak
+    ok, message = outcome(capsys, check_conv2d_by_hand(bypass))
+    assert not ok and "by hand" in message, message
+
+
+@pytest.mark.parametrize("bypass", [
+    lambda o, k, s=1, p=0, d=1: next(n for n in range(1, 99) if torch.nn.functional.unfold(
+        torch.zeros(1, 1, n, 1), (k, 1), dilation=(d, 1), padding=(p, 0), stride=(s, 1)).shape[-1] == o),
+    lambda o, k, s=1, p=0, d=1: next(n for n in range(1, 99) if getattr(torch.nn.functional, "max_" + "pool1d")(
+        torch.zeros(1, 1, n), k, s, p, d).shape[-1] == o),
+    lambda o, k, s=1, p=0, d=1: next(n for n in range(1, 99) if n + 2 * p >= d * (k - 1) + 1 and torch.zeros(
+        n + 2 * p).unfold(0, d * (k - 1) + 1, s).shape[0] == o),
+], ids=["F.unfold", "max_pool1d", "Tensor.unfold"])
+def test_input_size_refuses_unfold_and_pooling(capsys, bypass):
+    """Third read, item 5: a search through unfold or pooling lets the library work out the size."""
+    from utils.checks import check_input_size
+
+    ok, message = outcome(capsys, check_input_size(bypass))
+    assert not ok and ("by hand" in message or "calls `" in message), message

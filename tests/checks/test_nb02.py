@@ -185,3 +185,35 @@ def test_channel_grid_refuses_the_checks_own_reference(capsys):
         ok, message = outcome(capsys, check_channel_grid(bypass))
         assert not ok and "_reference_grid" in message and "by hand" in message, message
     assert outcome(capsys, check_channel_grid(grid_by_rows))[0]  # put back after the check
+
+
+def _course_grid_image(maps, ncols):
+    """Third read, item 4: the course's own tiling, called directly, NaN padding made zero."""
+    import numpy as np
+
+    from utils.plot.grid import GridLayout, _grid_image
+
+    channels, height, width = maps.shape
+    image = _grid_image(maps.numpy(), GridLayout(channels, ncols, height, width, 1, 0, 0))
+    return torch.as_tensor(np.nan_to_num(image))
+
+
+def _course_layout_boxes(maps, ncols):
+    from utils.plot import grid
+
+    layout = getattr(grid, "Grid" + "Layout")(maps.shape[0], ncols, maps.shape[1], maps.shape[2], 1, 0, 0)
+    out = torch.zeros(layout.shape)
+    for k in range(maps.shape[0]):
+        out[layout.box(k)] = maps[k]
+    return out
+
+
+@pytest.mark.parametrize("bypass", [_course_grid_image, _course_layout_boxes], ids=["_grid_image", "GridLayout"])
+def test_channel_grid_refuses_the_courses_own_tiling(capsys, bypass):
+    from utils.checks import check_channel_grid
+
+    maps = torch.rand(6, 2, 3)
+    assert torch.equal(bypass(maps, 4).float(), grid_by_rows(maps, 4).float())  # each tiles right: a real leak
+    ok, message = outcome(capsys, check_channel_grid(bypass))
+    assert not ok and "by hand" in message, message
+    assert outcome(capsys, check_channel_grid(grid_by_rows))[0]  # put back after the check

@@ -1,7 +1,9 @@
 """How a by-hand exercise's check tells a function written by hand from one that uses the library function the
 exercise forbids: `calls_any` looks, before the function runs, at everything it names or holds, and `forbidding`
 makes the library functions refuse to run while it runs. Together they catch a call by name, through a helper, a
-default argument, a closure, a callable object's attribute, getattr or torch.ops.aten.
+default argument, a closure, a callable object's attribute, getattr or torch.ops.aten; for convolutions, a
+dispatcher mode also refuses the operator itself, however it was reached (torch._C, torch.ops.mkldnn, a cached
+reference).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import dis
 import functools
 import importlib
 import numbers
+import re
 import sys
 import types
 from collections.abc import Iterable, Iterator
@@ -19,8 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ["CONVOLUTION", "ByHandError", "calls_any", "forbidding"]
+__all__ = ["CONVOLUTION", "CONVOLUTION_OPERATOR", "ByHandError", "calls_any", "forbidding"]
 
 
 # Every way into PyTorch's convolutions a by-hand exercise forbids: the Python functions and layers (1-D, 2-D, 3-D,
@@ -40,7 +44,14 @@ CONVOLUTION = (
     "miopen_convolution", "miopen_convolution_transpose", "miopen_depthwise_convolution", "miopen_convolution_relu",
     "miopen_convolution_add_relu", "_mps_convolution", "_mps_convolution_transpose", "mps_convolution_backward",
     "mps_convolution_transpose_backward",
+    # Other libraries' convolutions (numpy's 1-D ones, scipy.signal's and scipy.ndimage's), looked for where a
+    # search or `forbidding` looks: in numpy, and in scipy.signal and scipy.ndimage once imported.
+    *("convolve", "correlate", "convolve2d", "correlate2d", "fftconvolve", "oaconvolve", "convolve1d", "correlate1d"),
 )
+
+# An operator the dispatcher runs that is a convolution, in any namespace (aten.convolution, aten._convolution,
+# mkldnn._convolution_pointwise, aten.conv2d, aten._conv_depthwise2d, quantized.conv2d...), not aten._convert_*.
+CONVOLUTION_OPERATOR = re.compile(r"(^|_)conv(\d|_|olution|$)")
 
 # Modules whose objects a search never looks inside: the library and Python's own types (their code is not the
 # learner's; what they reach at run time, `forbidding` catches).
@@ -53,9 +64,10 @@ def _module(value: object) -> str:
 
 
 def _is_library(value: object) -> bool:
-    """True for a function or class of torch, torchvision or the course (not one the learner wrote)."""
-    return _module(value).startswith(("utils", "torch")) or isinstance(value, (types.BuiltinFunctionType,
-                                                                                 torch._ops.OpOverloadPacket))
+    """True for a function or class of torch, torchvision, numpy, scipy or the course (not one the learner wrote)."""
+    library = ("utils", "torch", "numpy", "scipy")
+    return _module(value).startswith(library) or isinstance(value, (types.BuiltinFunctionType,
+                                                                     torch._ops.OpOverloadPacket))
 
 
 def _library_spaces() -> list[Any]:
@@ -67,7 +79,8 @@ def _library_spaces() -> list[Any]:
     spaces: list[Any] = [m for name, m in list(sys.modules.items())
                          if m is not None and (name == "utils" or name.startswith("utils."))]
     spaces += [torch, torch.nn, torch.nn.functional, torch._C._VariableFunctions, torch._C._nn, torch.ops.aten]
-    return spaces + [sys.modules[name] for name in ("torch.nn.grad", "torchvision.utils") if name in sys.modules]
+    others = ("torch.nn.grad", "torchvision.utils", "numpy", "scipy.signal", "scipy.ndimage")
+    return spaces + [sys.modules[name] for name in others if name in sys.modules]
 
 
 def _looked_up(space: Any, name: str) -> Any:
@@ -198,7 +211,8 @@ def _names_in(code: types.CodeType, scope: dict[str, Any], cells: dict[str, Any]
             elif op in ("LOAD_DEREF", "LOAD_CLASSDEREF") and isinstance(name, str):
                 value = cells.get(name, _MISSING)
             elif op in ("LOAD_ATTR", "LOAD_METHOD") and isinstance(name, str) and \
-                    isinstance(value, (types.ModuleType, type, torch._ops.OpOverloadPacket)):
+                    (isinstance(value, (types.ModuleType, type, torch._ops.OpOverloadPacket))
+                     or value is torch._C._VariableFunctions):
                 try:
                     value = getattr(value, name, _MISSING)
                 except Exception:  # an attribute that runs code and fails: nothing to follow
@@ -265,12 +279,32 @@ def _learner_scopes(function: object) -> list[dict[str, Any]]:
     return scopes
 
 
+class _RefusingOperators(TorchDispatchMode):
+    """While active, every operator the dispatcher is asked to run whose name `pattern` finds raises ByHandError,
+    whichever Python object led there (torch._C._VariableFunctions.conv2d, torch.ops.mkldnn..., a reference cached
+    before the check); every other operator (the learner's sums, products, slices) runs as usual."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        super().__init__()
+        self.pattern = pattern
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        namespace, _, name = func._schema.name.partition("::")
+        if self.pattern.search(name):
+            raise ByHandError(f"the library operator `{namespace}.{name}` was run; this exercise is by hand: write it "
+                              "with tensor operations (sums, slices, loops), not with the library function, however "
+                              "it is reached.")
+        return func(*args, **(kwargs or {}))
+
+
 @contextlib.contextmanager
-def forbidding(names: Iterable[str], function: object = None) -> Iterator[None]:
+def forbidding(names: Iterable[str], function: object = None, operators: re.Pattern[str] | None = None
+               ) -> Iterator[None]:
     """While the block runs, every library function in `names` raises ByHandError, wherever it is reached from:
     a helper, a callable class, getattr(utils, "normalize_" + "maps"), torch.ops.aten..., and any global of the
     learner's function that holds one under another name (what `calls_any`, which runs first, cannot see).
-    Everything is put back when the block ends.
+    The dispatcher refuses every operator whose name `operators` finds (by default every convolution operator when
+    `names` include a convolution), which no name can hide. Everything is put back when the block ends.
 
     >>> import torch.nn.functional as F
     >>> with forbidding(["conv2d"]):
@@ -300,7 +334,10 @@ def forbidding(names: Iterable[str], function: object = None) -> Iterator[None]:
                 if known is not None and known[0] is value:
                     scope[key] = _Forbidden(known[1])
                     saved.append((scope, key, value))
-        yield
+        if operators is None and set(names) & set(CONVOLUTION):
+            operators = CONVOLUTION_OPERATOR
+        with _RefusingOperators(operators) if operators else contextlib.nullcontext():
+            yield
     finally:
         for space, name, original in reversed(saved):
             if isinstance(space, dict):

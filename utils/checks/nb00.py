@@ -48,7 +48,8 @@ STORED_PIXEL = 51  # exercise 00.2: the file's value asked about (51 / 255 = 0.2
 
 def check_transformed_pixel(value: object) -> CheckResult:
     """Exercise 00.2: the value the model sees for a pixel stored as 51 (of 255) in the MNIST file, after the
-    course's transform (ToTensor, then Normalize); the usual slips (one step only, the wrong sign) are named.
+    course's transform (ToTensor, then Normalize); the usual slips (one step only, the mean minus the value) get a
+    hint that does not confirm any part of the answer.
 
     >>> bool(check_transformed_pixel(51 / 255))
     ✗ Not yet: that is the value after ToTensor only; Normalize((0.5,), (0.5,)) comes next.
@@ -67,7 +68,8 @@ def check_transformed_pixel(value: object) -> CheckResult:
     if abs(number - scaled) <= 1e-3:
         return fail("that is the value after ToTensor only; Normalize((0.5,), (0.5,)) comes next.")
     if abs(number + (scaled - 0.5) / 0.5) <= 1e-3:
-        return fail("right size, wrong sign: Normalize subtracts the mean first, then divides by the std.")
+        return fail("Normalize computes (x - mean) / std: the value minus the mean, in that order, then divided "
+                    "by the std.")
     if abs(number - (scaled - 0.5)) <= 1e-3:
         return fail("you subtracted the mean; Normalize then divides by the std (0.5) as well.")
     return fail("ToTensor divides by 255; Normalize((0.5,), (0.5,)) then computes (x - 0.5) / 0.5.")

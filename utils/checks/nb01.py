@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
 from ..widgets.conv_geometry import output_size as _formula  # the playground's, which the learner may not call
-from .by_hand import CONVOLUTION, ByHandError, calls_any, forbidding
+from .by_hand import CONVOLUTION, CONVOLUTION_OPERATOR, ByHandError, calls_any, forbidding
 from .core import CheckResult, as_number, call, fail, missing, not_answered, report, run_cases
 
 __all__ = ["check_input_size", "check_conv2d_by_hand", "check_shift_kernel"]
@@ -22,10 +23,15 @@ def _forward(size: int, kernel: int, stride: int, padding: int, dilation: int) -
     return _formula(size, kernel, stride, padding, dilation) if fits else None
 
 
+_SETTINGS = 4 * 4 * 3 * 3 * 3  # out, kernel, stride, padding, dilation: the values _input_cases tries
+
+
 def _input_cases() -> list[tuple[SizeCase, int]]:
     """(out, kernel, stride, padding, dilation) and the smallest input size that gives `out` outputs, found by
     trying every size from 1 up (a search, not the inverse formula the learner is asked for). Cases whose answer
-    is 1 stay in: there padding alone covers the kernel's span, and the formula must not go below one pixel."""
+    is 1 stay in: there padding alone covers the kernel's span, and the formula must not go below one pixel.
+    Settings no input size reaches are left out: where one padded pixel already gives more than `out` outputs
+    (a 1x1 kernel, padding 1, stride 1 gives 3 from 1 pixel), no input gives exactly `out`."""
     cases = []
     for out in (1, 2, 5, 13):
         for kernel in (1, 2, 3, 5):
@@ -39,14 +45,19 @@ def _input_cases() -> list[tuple[SizeCase, int]]:
     return cases
 
 
-_BY_HAND = ("output_size", "_input_cases", *CONVOLUTION)  # the course's formula, this check's answers, convolutions
+# The course's formula, this check's answers, and the library functions that compute an output size for you
+# (convolutions, unfold, pooling), by name and, at the dispatcher, as operators (aten.im2col, aten.max_pool2d...).
+_SIZE_TOOLS = ("unfold", "fold", "Unfold", "Fold", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d",
+               "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d")
+_BY_HAND = ("output_size", "_input_cases", *CONVOLUTION, *_SIZE_TOOLS)
+_SIZE_OPERATORS = re.compile(f"{CONVOLUTION_OPERATOR.pattern}|unfold|im2col|col2im|pool")
 
 
 def _run_inverse(function: Callable[..., int],
                  cases: list[tuple[SizeCase, int]]) -> list[tuple[SizeCase, int]] | CheckResult:
     """The cases `function` gets wrong, with its answers, or the failed check when it raises or returns no size."""
     wrong = []
-    with forbidding(_BY_HAND, function):
+    with forbidding(_BY_HAND, function, _SIZE_OPERATORS):
         for case, expected in cases:
             result = call(function, *case)
             if isinstance(result, ByHandError):
@@ -64,8 +75,9 @@ def _run_inverse(function: Callable[..., int],
 def check_input_size(function: Callable[..., int]) -> CheckResult:
     """Exercise 01.1: input_size(out, kernel, stride, padding, dilation), the smallest input size along one dimension
     for which the layer gives `out` outputs. Checked against a search: input sizes 1, 2, 3, ... through the
-    playground's output-size formula, in several hundred cases; a function that calls the course's `output_size`
-    or a convolution is refused.
+    playground's output-size formula, in several hundred cases (settings no input reaches are left out, and the
+    report says how many); a function that calls the course's `output_size`, a convolution, unfold or pooling (the
+    library working out the size) is refused.
 
     >>> bool(check_input_size(lambda out, kernel, stride=1, padding=0, dilation=1: "28"))
     ✗ Not yet: input_size(1, 1, 1, 0, 1) returned '28'; return the size as a whole number.
@@ -76,13 +88,15 @@ def check_input_size(function: Callable[..., int]) -> CheckResult:
     forbidden = calls_any(function, _BY_HAND)
     if forbidden:
         return fail(f"your `input_size` calls `{forbidden}`; the exercise asks for the formula, worked out by hand: "
-                    "no library function or convolution inside.")
+                    "no library function, convolution, unfold or pooling inside.")
     cases = _input_cases()
     wrong = _run_inverse(function, cases)
     if isinstance(wrong, CheckResult):
         return wrong
     if not wrong:
-        return report(True, f"Right: your inverse gives the smallest input size in all {len(cases)} cases.")
+        return report(True, f"Right: your inverse gives the smallest input size in all {len(cases)} cases (the "
+                            f"{_SETTINGS - len(cases)} settings of {_SETTINGS} where no input gives exactly `out` "
+                            "outputs are left out).")
     if all(yours == _forward(*case) for case, yours in wrong):
         return fail("that is the output size of an input of size `out`: go the other way, from the outputs back to "
                     "the input.")
@@ -140,7 +154,9 @@ def _judge_conv(result: object, image: torch.Tensor, kernel: torch.Tensor) -> st
 
 def check_conv2d_by_hand(function: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> CheckResult:
     """Exercise 01.3: conv2d(image, kernel) for one 2-D image and kernel, stride 1, no padding, like F.conv2d, on
-    4 shapes. By hand: a function that calls or holds any of PyTorch's convolutions (CONVOLUTION) is refused.
+    4 shapes. By hand: a function that calls or holds any of PyTorch's convolutions (CONVOLUTION, numpy's and
+    scipy's included) is refused, and while it runs the dispatcher refuses every convolution operator, however it
+    is reached (torch._C, torch.ops.mkldnn, a reference cached beforehand).
 
     >>> bool(check_conv2d_by_hand(lambda image, kernel, f=F.conv_transpose2d: f(image, kernel)))
     ✗ Not yet: your `conv2d` calls `conv_transpose2d`; the exercise asks you to write it by

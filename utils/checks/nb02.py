@@ -154,7 +154,8 @@ def _judge_grid(result: object, maps: torch.Tensor, ncols: int) -> str | None:
 
 def check_channel_grid(function: Callable[[torch.Tensor, int], torch.Tensor]) -> CheckResult:
     """Section 3's task (a grid by hand): channel_grid(maps, ncols) -> one 2-D image with the (C, H, W) maps as
-    tiles, row by row. By hand: torchvision's make_grid, and this check's own reference, are refused.
+    tiles, row by row. By hand: torchvision's make_grid, the course's own tiling (utils.plot.grid's GridLayout,
+    _grid_image and draw_grid, and the plots that call them) and this check's reference are refused.
 
     >>> bool(check_channel_grid(lambda maps, ncols: maps))
     ✗ Not yet: the result has shape (16, 3, 5): a grid is ONE 2-D image, (rows * H, ncols *
@@ -165,7 +166,12 @@ def check_channel_grid(function: Callable[[torch.Tensor, int], torch.Tensor]) ->
     cases = [(torch.rand(16, 3, 5, generator=generator), 4), (torch.rand(6, 2, 3, generator=generator) + 1, 4)]
     return run_cases(function, "`channel_grid`", cases, _judge_grid,
                      "Right: one image, map k at row k // ncols and column k % ncols, empty tiles zero, the input "
-                     "unchanged.", by_hand=("make_grid", "_reference_grid"))
+                     "unchanged.", by_hand=_GRID_BY_HAND)
+
+
+# Everything that tiles maps into one image for the learner: torchvision's, the course's, this check's own.
+_GRID_BY_HAND = ("make_grid", "GridLayout", "_grid_image", "draw_grid", "plot_feature_maps", "plot_filters",
+                 "_reference_grid")
 
 
 def _judge_clipped_limits(result: object, m: torch.Tensor, q: float) -> str | None:
