@@ -245,3 +245,54 @@ def test_capture_conv1_refuses_the_course_helpers(capsys, bypass, named):
     """Expert review (issue 28): get_feature_maps and capture passed "a forward hook, from scratch"."""
     ok, message = outcome(capsys, check_capture_conv1(bypass))
     assert not ok and f"`{named}`" in message and "tensor operations" not in message, message
+
+
+def _private_capture(model, x):
+    """The third expert read's bypass: the course's private helper behind capture hooks conv1 for the learner."""
+    import utils.capturing.hooks
+
+    with utils.capturing.hooks._hooked(model, ["conv1"], True, None, False) as maps:
+        model(x)
+    return {"conv1": maps["conv1"]}
+
+
+def _private_gradient_helper(model, x):
+    """The other bypass: Grad-CAM's private helper registers its own hook and returns conv1's output."""
+    from utils.analysis.attribution import _activation_and_gradient
+
+    activation, _ = _activation_and_gradient(model, model.conv1, "conv1", x, None)
+    return {"conv1": activation.detach().clone()}
+
+
+@pytest.mark.parametrize("bypass, named", [(_private_capture, "utils.capturing.hooks._hooked"),
+                                           (_private_gradient_helper,
+                                            "utils.analysis.attribution._activation_and_gradient")],
+                         ids=["_hooked", "_activation_and_gradient"])
+def test_capture_conv1_refuses_private_helpers_that_hook_for_the_learner(capsys, bypass, named):
+    """Third expert read: utils.capturing.hooks._hooked(...) and _activation_and_gradient passed ("Right")."""
+    ok, message = outcome(capsys, check_capture_conv1(bypass))
+    assert not ok and f"`{named}`" in message and "register_forward_hook" in message, message
+
+
+def test_capture_conv1_refuses_a_hook_the_course_made(capsys):
+    """A hook the course's code made, registered on conv1 by the learner's own line, is not the learner's hook."""
+    def borrowed(model, x):
+        from utils.capturing import hooks
+
+        with hooks._hooked(model, ["conv2"], True, None, False):  # registered on conv2, then taken from there
+            course_hook = next(iter(model.conv2._forward_hooks.values()))
+        handle = model.conv1.register_forward_hook(course_hook)
+        try:
+            model(x)
+        finally:
+            handle.remove()
+        return {"conv1": model.conv1(x.flip(-1)).detach().clone()}
+
+    ok, message = outcome(capsys, check_capture_conv1(borrowed))
+    assert not ok and "`utils.capturing.hooks._hooked`" in message, message
+
+
+def test_a_stored_view_is_told_to_clone_without_section_5s_answer(capsys):
+    """Third expert read: the message must not explain, before section 5, why a view loses its values."""
+    ok, message = outcome(capsys, check_capture_conv1(make_capture_conv1(no_clone=True)))
+    assert not ok and ".clone()" in message and "in-place" not in message and "ReLU" not in message, message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -30,10 +32,42 @@ __all__ = ["check_capture_conv1", "check_record_shapes", "check_pool_calls", "ch
            "check_nested_layer_name"]
 
 
+def _is_helper(module: str) -> bool:
+    """True for a module of the course's helpers (utils), the checks aside (their examples are learners' code)."""
+    return module.split(".")[0] == "utils" and not module.startswith("utils.checks")
+
+
+def _library_origin(hook: object, caller: types.FrameType | None) -> str | None:
+    """'module.function' of the course's code that made `hook` or registers it from `caller`, else None."""
+    made = getattr(hook, "func", hook)  # a partial: the function it wraps
+    made = getattr(made, "__func__", made)  # a bound method: its function
+    module = str(getattr(made, "__module__", None) or "")
+    if _is_helper(module):
+        return f"{module}.{getattr(made, '__qualname__', type(made).__qualname__).split('.<locals>')[0]}"
+    module = str(caller.f_globals.get("__name__", "")) if caller is not None else ""
+    return f"{module}.{caller.f_code.co_name}" if caller is not None and _is_helper(module) else None
+
+
 class _PreparedSimpleCNN(SimpleCNN):
     """The SimpleCNN with two extra steps in its forward pass: it mirrors the digits before conv1, and an in-place
     ReLU overwrites conv1's output right after the hooks ran. So conv1's real output differs from model.conv1(x)
-    called by hand, and a stored output.detach() without .clone() loses its negative values."""
+    called by hand, and a stored output.detach() without .clone() loses its negative values.
+
+    `library_hooks` names every hook on conv1 that the course's own code made or registered (a private helper
+    such as utils.capturing.hooks._hooked): the exercise is to write the hook, not to borrow one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.library_hooks: list[str] = []
+        register = self.conv1.register_forward_hook
+
+        def watched(hook: Callable, *args: Any, **kwargs: Any) -> Any:
+            origin = _library_origin(hook, sys._getframe(1))
+            if origin:
+                self.library_hooks.append(origin)
+            return register(hook, *args, **kwargs)
+
+        self.conv1.register_forward_hook = watched  # on this one module only: every helper registers through it
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x.flip(-1))  # what conv1 really sees: the mirrored digits
@@ -62,8 +96,8 @@ def _judge_conv1_capture(result: object, model: SimpleCNN, x: torch.Tensor) -> s
         return ("that is model.conv1(x) called by hand. The check's model changes x in its forward before conv1 "
                 "(as a real model may), so only a hook sees what conv1 computed during model(x).")
     if torch.allclose(captured, expected.relu(), atol=1e-6):
-        return ("the stored map has lost its negative values: in the check's model an in-place ReLU follows conv1 "
-                "and overwrote the tensor you kept. Store a copy: output.detach().clone() (section 5).")
+        return ("the stored map has lost its negative values, so it is not conv1's output any more. Store what the "
+                "exercise asks for, output.detach().clone(); section 5 shows why the copy matters.")
     return "the stored tensor is not conv1's output: store the hook's `output` as it is, copied."
 
 
@@ -129,6 +163,9 @@ def check_capture_conv1(function: Callable) -> CheckResult:
         result = call(function, model, x)
     if isinstance(result, ByHandError):  # reached another way (inside a helper, getattr): the error names it first
         return fail(f"your `capture_conv1` reached `{str(result).split('`')[1]}`; {refusal}")
+    if model.library_hooks:  # a helper of the course's, private ones included, hooked conv1 for the learner
+        return fail(f"the hook on conv1 came from the course's `{model.library_hooks[0]}`, not from your code; "
+                    f"{refusal}")
     if hook_count(model):
         return fail("a hook is still attached to the model after your function returned: keep the handle that "
                     "register_forward_hook returns and call handle.remove().")
