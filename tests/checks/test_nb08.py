@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -61,6 +62,38 @@ def test_targeted_steps_refuses_the_library_fgsm(capsys):
         return getattr(adversarial, "fg" + "sm")(model, x, torch.full((len(x),), target), -step_size)
 
     assert_fails(capsys, checks.check_targeted_step(through_a_helper), "fgsm")
+
+
+def test_targeted_steps_refuses_captum(capsys):
+    """Third read: Captum's PGD and FGSM passed the check whose text refuses Captum."""
+    pytest.importorskip("captum")
+    from torch.nn import CrossEntropyLoss
+
+    def attack(model, x, target, epsilon, count, step_size):
+        import captum.robust as robust
+
+        pgd = robust.PGD(model, loss_func=CrossEntropyLoss(reduction="none"), lower_bound=-1, upper_bound=1)
+        pgd.fgsm.zero_thresh = 0
+        return pgd.perturb(x, radius=epsilon, step_size=step_size, step_num=count,
+                           target=torch.full((len(x),), target), targeted=True, norm="Linf")
+
+    def by_class(model, x, target, epsilon, count, step_size):
+        from captum.robust import FGSM as Step
+
+        step, moved = Step(model, lower_bound=-1, upper_bound=1), x
+        for _ in range(count):
+            moved = step.perturb(moved, step_size, torch.full((len(x),), target), targeted=True)
+        return torch.max(torch.min(moved, x + epsilon), x - epsilon)
+
+    import captum.robust
+
+    aliased = captum.robust.FGSM
+
+    def through_a_global(model, x, target, epsilon, count, step_size):
+        return aliased(model).perturb(x, step_size, torch.full((len(x),), target), targeted=True)
+
+    for route, name in ((attack, "captum"), (by_class, "captum"), (through_a_global, "FGSM")):
+        assert_fails(capsys, checks.check_targeted_step(route), f"`{name}`")
 
 
 def test_explained_variance(capsys):

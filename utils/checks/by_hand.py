@@ -55,8 +55,10 @@ CONVOLUTION_OPERATOR = re.compile(r"(^|_)conv(\d|_|olution|$)")
 
 # Modules whose objects a search never looks inside: the library and Python's own types (their code is not the
 # learner's; what they reach at run time, `forbidding` catches).
-_NOT_LEARNERS = ("utils", "torch", "numpy", "matplotlib", "PIL", "builtins", "IPython", "ipywidgets", "scipy")
+_NOT_LEARNERS = ("utils", "torch", "numpy", "matplotlib", "PIL", "builtins", "IPython", "ipywidgets", "scipy",
+                 "captum")
 _MISSING = object()
+PACKAGES = ("captum",)  # libraries a check may forbid whole, by their package's name
 
 
 def _module(value: object) -> str:
@@ -64,8 +66,8 @@ def _module(value: object) -> str:
 
 
 def _is_library(value: object) -> bool:
-    """True for a function or class of torch, torchvision, numpy, scipy or the course (not one the learner wrote)."""
-    library = ("utils", "torch", "numpy", "scipy")
+    """True for a function or class of torch, torchvision, numpy, scipy, Captum or the course (not the learner's)."""
+    library = ("utils", "torch", "numpy", "scipy", "captum")
     return _module(value).startswith(library) or isinstance(value, (types.BuiltinFunctionType,
                                                                      torch._ops.OpOverloadPacket))
 
@@ -80,7 +82,8 @@ def _library_spaces() -> list[Any]:
                          if m is not None and (name == "utils" or name.startswith("utils."))]
     spaces += [torch, torch.nn, torch.nn.functional, torch._C._VariableFunctions, torch._C._nn, torch.ops.aten]
     others = ("torch.nn.grad", "torchvision.utils", "numpy", "scipy.signal", "scipy.ndimage")
-    return spaces + [sys.modules[name] for name in others if name in sys.modules]
+    captum = [m for name, m in list(sys.modules.items()) if m is not None and name.split(".")[0] == "captum"]
+    return spaces + [sys.modules[name] for name in others if name in sys.modules] + captum
 
 
 def _looked_up(space: Any, name: str) -> Any:
@@ -100,6 +103,10 @@ def _forbidden_objects(names: Iterable[str]) -> dict[int, tuple[Any, str]]:
         if name in getattr(course, "_HOME", {}):
             getattr(course, name)
     found: dict[int, tuple[Any, str]] = {}
+    for name in names:  # a forbidden package, such as captum: the module itself
+        module = sys.modules.get(name) if name in PACKAGES else None
+        if module is not None:
+            found[id(module)] = (module, name)
     for space in _library_spaces():
         for name in names:
             value = _looked_up(space, name)
@@ -204,6 +211,10 @@ def _names_in(code: types.CodeType, scope: dict[str, Any], cells: dict[str, Any]
                 continue
             if op in ("LOAD_GLOBAL", "LOAD_NAME") and isinstance(name, str):
                 value = scope.get(name, getattr(builtins, name, _MISSING))
+            elif op == "IMPORT_NAME" and isinstance(name, str):  # `import captum.robust`: the package, by name
+                values.append(_Imported(name.split(".")[0]))
+                value = _MISSING
+                continue
             elif op == "IMPORT_FROM" and isinstance(name, str):  # its module may not be imported yet: by name
                 values.append(_Imported(name))
                 value = _MISSING
