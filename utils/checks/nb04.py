@@ -67,7 +67,7 @@ class _PreparedSimpleCNN(SimpleCNN):
                 self.library_hooks.append(origin)
             return register(hook, *args, **kwargs)
 
-        self.conv1.register_forward_hook = watched  # on this one module only: every helper registers through it
+        self.conv1.register_forward_hook = watched  # type: ignore[method-assign]  # this module only: every helper registers through it
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x.flip(-1))  # what conv1 really sees: the mirrored digits
