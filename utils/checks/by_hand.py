@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ["CONVOLUTION", "CONVOLUTION_OPERATOR", "ByHandError", "calls_any", "forbidding"]
+__all__ = ["CONVOLUTION", "CONVOLUTION_OPERATOR", "ByHandError", "RefusingOperators", "calls_any", "forbidding"]
 
 
 # Every way into PyTorch's convolutions a by-hand exercise forbids: the Python functions and layers (1-D, 2-D, 3-D,
@@ -290,7 +290,7 @@ def _learner_scopes(function: object) -> list[dict[str, Any]]:
     return scopes
 
 
-class _RefusingOperators(TorchDispatchMode):
+class RefusingOperators(TorchDispatchMode):
     """While active, every operator the dispatcher is asked to run whose name `pattern` finds raises ByHandError,
     whichever Python object led there (torch._C._VariableFunctions.conv2d, torch.ops.mkldnn..., a reference cached
     before the check); every other operator (the learner's sums, products, slices) runs as usual."""
@@ -347,7 +347,7 @@ def forbidding(names: Iterable[str], function: object = None, operators: re.Patt
                     saved.append((scope, key, value))
         if operators is None and set(names) & set(CONVOLUTION):
             operators = CONVOLUTION_OPERATOR
-        with _RefusingOperators(operators) if operators else contextlib.nullcontext():
+        with RefusingOperators(operators) if operators else contextlib.nullcontext():
             yield
     finally:
         for space, name, original in reversed(saved):

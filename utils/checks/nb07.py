@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import re
 import types
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -12,8 +13,8 @@ from typing import Any
 import torch
 import torch.autograd.forward_ad
 import torch.autograd.graph
-from torch.utils._python_dispatch import TorchDispatchMode
 
+from .by_hand import ByHandError, RefusingOperators
 from .core import CheckResult, as_number, calls_any, fail, run_cases
 
 __all__ = ["check_linear_saliency", "check_correlation", "check_attention_weights"]
@@ -55,33 +56,21 @@ def _refuse(*args: Any, **kwargs: Any) -> Any:
     raise RuntimeError("switched off while the exercise's check runs")
 
 
-class _RefusingOperators(TorchDispatchMode):
-    """While active, the ATen operators given refuse, however the learner's code reached them: torch.X,
-    torch.ops.aten.X, its .default overload, or one of these bound to another name beforehand."""
-
-    def __init__(self, operators: tuple[Any, ...]) -> None:
-        super().__init__()
-        self.operators = operators
-
-    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
-        if func.overloadpacket in self.operators:
-            raise RuntimeError(_REFUSED)
-        return func(*args, **(kwargs or {}))
-
-
 @contextlib.contextmanager
-def _refusing(functions: list[Callable[..., Any]], operators: tuple[Any, ...], message: str) -> Iterator[None]:
+def _refusing(functions: list[Callable[..., Any]], operators: re.Pattern[str] | None, message: str
+              ) -> Iterator[None]:
     """While the block runs, each of `functions` (Python functions) refuses: their code objects are swapped, so a
-    name bound to one earlier (an import, a default argument, a closure) refuses too; so do the ATen `operators`.
-    Either way the learner's function raises RuntimeError(message)."""
+    name bound to one earlier (an import, a default argument, a closure) refuses too; so do the ATen operators whose
+    names `operators` matches, at the dispatcher (by_hand.RefusingOperators). Either way the learner's function
+    raises RuntimeError(message)."""
     codes = [f.__code__ for f in functions]
     try:
         for f in functions:
             f.__code__ = _refuse.__code__
-        with _RefusingOperators(operators):
+        with RefusingOperators(operators) if operators else contextlib.nullcontext():
             yield
     except RuntimeError as error:
-        if error.args == (_REFUSED,):
+        if error.args == (_REFUSED,) or isinstance(error, ByHandError):
             raise RuntimeError(message) from None
         raise
     finally:
@@ -89,7 +78,7 @@ def _refusing(functions: list[Callable[..., Any]], operators: tuple[Any, ...], m
             f.__code__ = code
 
 
-def _guarded(function: object, functions: list[Callable[..., Any]], operators: tuple[Any, ...],
+def _guarded(function: object, functions: list[Callable[..., Any]], operators: re.Pattern[str] | None,
              message: str) -> object:
     """The learner's function, run inside `_refusing` (anything else is passed on for run_cases to report)."""
     if not callable(function):
@@ -119,7 +108,7 @@ def _without_autograd(function: object) -> object:
                                            torch.autograd.forward_ad.make_dual]
     engine = getattr(torch.autograd.graph, "_engine_run_backward", None)  # what grad and backward call (torch 2.3+)
     functions += [engine] if engine is not None else []
-    guarded = _guarded(function, functions, (torch.ops.aten._make_dual,), _NO_AUTOGRAD)
+    guarded = _guarded(function, functions, re.compile(r"^_make_dual$"), _NO_AUTOGRAD)
     if not callable(guarded):
         return guarded
 
@@ -220,7 +209,7 @@ def check_correlation(function: Callable[[torch.Tensor, torch.Tensor], float]) -
     ✓ Right: ...
     True
     """
-    return run_cases(_guarded(function, _scipy_ranking(), (), _NO_READY_MADE), "`correlation`", _correlation_cases(),
+    return run_cases(_guarded(function, _scipy_ranking(), None, _NO_READY_MADE), "`correlation`", _correlation_cases(),
                      _judge_correlation,
                      "Right: 1 for any increasing function of the map (not only a scaled copy), -1 for the "
                      "negative, near 0 for unrelated noise.")
@@ -239,7 +228,7 @@ def _without_the_layer(function: object) -> object:
     """The learner's function, run while nn.MultiheadAttention.forward, F.multi_head_attention_forward and the
     operator of their fast path refuse to run."""
     return _guarded(function, [torch.nn.MultiheadAttention.forward, torch.nn.functional.multi_head_attention_forward],
-                    (torch.ops.aten._native_multi_head_attention,), _NO_ATTENTION)
+                    re.compile(r"^_native_multi_head_attention$"), _NO_ATTENTION)
 
 
 def _judge_attention(result: object, layer: torch.nn.MultiheadAttention, tokens: torch.Tensor) -> str | None:
