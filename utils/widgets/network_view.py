@@ -20,11 +20,10 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
-from matplotlib.textpath import TextToPath
 from torch import nn
 
 from ..capturing.guards import check_model, eval_mode, num_threads, to_model_device
+from ..plot.grid import text_width
 from ..plot.maps import plot_feature_maps
 
 __all__ = ["ModelShapeError", "NetworkView", "Stage", "check_digit_model", "grid_columns", "network_view",
@@ -39,7 +38,6 @@ PAGE, UNIT, GAP = 9.0, 0.035, 0.3
 BARS_WIDTH, BARS_HEIGHT, PROBABILITIES_WIDTH = 0.9, 1.7, 1.2
 TITLE_ROOM, ROW_MARGINS, SUPTITLE = 0.45, 0.7, 0.55  # above a row's panels, above and below them, the figure title
 NUMBERED_TILE, LABEL_BAND = 0.25, 8 * 1.45 / 72  # inches: tiles this wide get their channel number, in a band
-TEXT = TextToPath()
 
 
 class ModelShapeError(ValueError):
@@ -218,8 +216,7 @@ def _grid_shape(stage: Stage) -> tuple[int, int]:
 
 def _text_width(title: str, size: float = 9) -> float:
     """The widest line of a title, in inches."""
-    prop = FontProperties(size=size)
-    return max(TEXT.get_text_width_height_descent(line, prop, ismath=False)[0] for line in title.split("\n")) / 72
+    return max(text_width(line, size) for line in title.split("\n")) / 72  # points to inches
 
 
 def _rows(widths: list[float]) -> list[list[int]]:
